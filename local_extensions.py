@@ -1,0 +1,26 @@
+"""Jinja filters that put answers into generated files as data, never as code.
+
+Cookiecutter loads this module from the template's root (see `_extensions` in cookiecutter.json).
+"""
+
+from __future__ import annotations
+
+import json
+
+from jinja2 import Environment
+from jinja2.ext import Extension
+
+
+def string_literal(value: str) -> str:
+    """Quote `value` as a string literal that means the same in Python and in TOML.
+
+    JSON's escapes (`\\"`, `\\\\`, `\\n`, `\\uXXXX`) are valid in both languages; DEL is escaped
+    too, because TOML forbids it raw. Other text, non-ASCII included, stays as it is.
+    """
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+class AnswerFilters(Extension):
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        environment.filters["string_literal"] = string_literal

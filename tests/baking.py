@@ -1,0 +1,95 @@
+"""Rendering the template as a user does, and running commands in what it renders."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cookiecutter.generate import generate_context
+from cookiecutter.main import cookiecutter
+from cookiecutter.prompt import prompt_for_config
+
+TEMPLATE = Path(__file__).resolve().parents[1]
+COOKIECUTTER_JSON: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_text())
+DATABASES: list[str] = COOKIECUTTER_JSON["database"]
+
+
+def checked_answers(answers: dict[str, str]) -> dict[str, str]:
+    """`answers`, once each key is known to cookiecutter.json and each choice is one it offers.
+
+    Cookiecutter silently ignores an unknown key, so a typo here would test the default
+    variant under another variant's name.
+    """
+    for key, value in answers.items():
+        if key not in COOKIECUTTER_JSON or key.startswith("_"):
+            raise KeyError(f"{key!r} is not a question in cookiecutter.json")
+        choices = COOKIECUTTER_JSON[key]
+        if isinstance(choices, list) and value not in choices:
+            raise ValueError(f"{value!r} is not one of the choices for {key!r}: {choices}")
+    return answers
+
+
+def full_context(answers: dict[str, str]) -> dict[str, Any]:
+    """Every variable the template sees for `answers`, derived ones included."""
+    context = generate_context(
+        context_file=str(TEMPLATE / "cookiecutter.json"), extra_context=checked_answers(answers)
+    )
+    variables: dict[str, Any] = prompt_for_config(context, no_input=True)
+    return variables
+
+
+def bake(output_dir: Path, **answers: str) -> Path:
+    """Render the template without prompts, as `cookiecutter --no-input` does."""
+    project = cookiecutter(
+        str(TEMPLATE),
+        no_input=True,
+        output_dir=str(output_dir),
+        extra_context=checked_answers(answers),
+    )
+    return Path(project)
+
+
+def environment(**extra: str) -> dict[str, str]:
+    """This process's environment, minus what would point tools at the template's own venv."""
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    return env | extra
+
+
+@dataclass
+class Project:
+    path: Path
+    answers: dict[str, str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def context(self) -> dict[str, Any]:
+        return full_context(self.answers)
+
+    def run(
+        self, args: Sequence[str], *, env: dict[str, str] | None = None, timing: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in the project directory; fail with its output if it fails."""
+        started = time.perf_counter()
+        result = subprocess.run(
+            args, cwd=self.path, env=env or environment(), capture_output=True, text=True
+        )
+        if timing:
+            self.timings[timing] = time.perf_counter() - started
+        assert result.returncode == 0, (
+            f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
+        )
+        return result
+
+    def readme_command(self, task: str) -> list[str]:
+        """The command that the project's README gives for `task` (a row of its table)."""
+        readme = (self.path / "README.md").read_text()
+        match = re.search(rf"^\| {re.escape(task)} \| `([^`]+)` \|$", readme, re.MULTILINE)
+        assert match, f"the README gives no command to {task}"
+        return match.group(1).split()

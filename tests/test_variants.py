@@ -1,0 +1,100 @@
+"""Every variant, rendered and installed as a user would, passes its own checks."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+from cookiecutter.environment import StrictEnvironment
+
+from .baking import TEMPLATE, Project
+
+# Tests that each variant's suite must run: the session contract, isolation, the migrations.
+REQUIRED_TESTS = {
+    "test_commit_happens_before_the_response_is_sent",
+    "test_an_error_after_a_write_rolls_it_back",
+    "test_an_error_at_commit_rolls_back_and_is_not_a_success",
+    "test_every_session_is_closed_and_every_connection_returned",
+    "test_tests_are_isolated_from_each_other",
+    "test_upgrade_check_downgrade_upgrade",
+    "test_delete_answers_204_with_no_body",
+}
+SKIPPED_DIRS = {".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", "__pycache__"}
+# Jinja's openings; `${{` is GitHub Actions' own expression syntax.
+TEMPLATE_SYNTAX = re.compile(r"(?<!\$)\{\{|\{%|\{#")
+
+
+def project_files(project: Project) -> list[Path]:
+    return [
+        path
+        for path in project.path.rglob("*")
+        if path.is_file() and not SKIPPED_DIRS.intersection(path.relative_to(project.path).parts)
+    ]
+
+
+def test_its_own_suite_passes(project: Project, tmp_path: Path, record_property: Any) -> None:
+    junit = tmp_path / "junit.xml"
+    project.run([*project.readme_command("test"), f"--junitxml={junit}"], timing="suite")
+    record_property("timings", json.dumps({project.answers["database"]: project.timings}))
+
+    cases = ET.parse(junit).getroot().iter("testcase")
+    outcomes = {
+        case.attrib["name"]: [child.tag for child in case if child.tag != "properties"]
+        for case in cases
+    }
+    assert {name: tags for name, tags in outcomes.items() if tags} == {}
+    assert len(outcomes) >= 40
+    ran = {name.partition("[")[0] for name in outcomes}
+    assert ran >= REQUIRED_TESTS, f"missing: {REQUIRED_TESTS - ran}"
+
+
+def test_files_are_kept_and_pruned_as_the_manifest_says(project: Project) -> None:
+    source = (TEMPLATE / "{{cookiecutter.project_slug}}" / "variants.toml").read_text()
+    rendered = StrictEnvironment().from_string(source).render(cookiecutter=project.context)
+    manifest: dict[str, dict[str, dict[str, str]]] = tomllib.loads(rendered)
+
+    present = {path.relative_to(project.path).as_posix() for path in project_files(project)}
+    for question, files_by_answer in manifest.items():
+        chosen = files_by_answer[project.answers[question]]
+        assert set(chosen) <= present
+        template_only = set(chosen.values()) - set(chosen)
+        others = {
+            path
+            for answer, files in files_by_answer.items()
+            if answer != project.answers[question]
+            for path in [*files.values(), *files]
+        }
+        assert not (template_only | (others - set(chosen))) & present
+    assert "variants.toml" not in present
+
+
+def test_no_template_syntax_is_left(project: Project) -> None:
+    leftovers = [
+        f"{path.relative_to(project.path)}:{number}: {line.strip()}"
+        for path in project_files(project)
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if TEMPLATE_SYNTAX.search(line)
+    ]
+    assert leftovers == []
+
+
+def test_lint_and_type_checks_pass(project: Project) -> None:
+    project.run(["uv", "run", "ruff", "check", "."])
+    project.run(["uv", "run", "ruff", "format", "--check", "."])
+    project.run(["uv", "run", "mypy"])
+
+
+def test_app_imports_and_lists_the_items_routes(project: Project) -> None:
+    package = project.context["package_name"]
+    code = f"import json; from {package}.main import app; print(json.dumps(app.openapi()))"
+    schema = json.loads(project.run(["uv", "run", "python", "-c", code]).stdout)
+
+    assert {path: sorted(ops) for path, ops in schema["paths"].items()} == {
+        "/items": ["get", "post"],
+        "/items/{item_id}": ["delete", "get", "patch", "put"],
+        "/health": ["get"],
+    }

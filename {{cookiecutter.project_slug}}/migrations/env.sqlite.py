@@ -1,0 +1,46 @@
+"""How Alembic reaches the database: the application's own settings and models."""
+
+import logging
+
+from alembic import context
+from sqlalchemy import Connection
+from sqlalchemy.pool import NullPool
+
+from {{ cookiecutter.package_name }}.database import create_db_engine
+from {{ cookiecutter.package_name }}.models import Base
+from {{ cookiecutter.package_name }}.settings import get_settings
+
+config = context.config
+if config.cmd_opts is not None:  # run by the `alembic` command, not from code
+    logging.basicConfig(format="%(levelname)-5.5s [%(name)s] %(message)s", level=logging.INFO)
+
+
+def run_migrations(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        # SQLite can alter a table only by copying it: batch mode does that for ALTER.
+        render_as_batch=True,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    # Code that already holds a connection (the tests) passes it in; the command opens one.
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        run_migrations(connection)
+        return
+    # Batch mode rebuilds a table by copying it and dropping the original: with foreign keys
+    # enforced, that drop would cascade to the rows that refer to it.
+    engine = create_db_engine(get_settings(), enforce_foreign_keys=False, poolclass=NullPool)
+    with engine.connect() as connection:
+        run_migrations(connection)
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    raise SystemExit("Offline (--sql) migrations are not supported; run them against a database.")
+run_migrations_online()

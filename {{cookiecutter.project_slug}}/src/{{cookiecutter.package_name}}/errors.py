@@ -1,0 +1,98 @@
+"""One error body for every error the API returns: RFC 9457 problem details.
+
+Database errors are mapped here too, so that no route needs to catch them: a conflict with
+existing data is a 409, a database that cannot be reached is a 503. Neither leaks SQL or
+connection details into the response; the full error goes to the log.
+"""
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """What went wrong: `title` names the kind of error, `detail` says what happened."""
+
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation for the error statuses a route can answer with."""
+    return {
+        status: {"model": Problem, "description": HTTPStatus(status).phrase} for status in statuses
+    }
+
+
+def problem(status: int, detail: str, errors: list[FieldError] | None = None) -> JSONResponse:
+    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE
+    )
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    response = problem(exc.status_code, str(exc.detail))
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        FieldError(loc=list(error["loc"]), msg=error["msg"], type=error["type"])
+        for error in exc.errors()
+    ]
+    fields = ", ".join(".".join(str(part) for part in error.loc) for error in errors)
+    return problem(422, f"Invalid request: {fields}", errors)
+
+
+async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
+    logger.info("Integrity error: %s", exc)
+    return problem(409, "The request conflicts with data already stored")
+
+
+async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
+    unavailable = isinstance(exc, PoolTimeoutError | OperationalError | InterfaceError) or (
+        isinstance(exc, DBAPIError) and exc.connection_invalidated
+    )
+    if not unavailable:
+        raise exc
+    logger.error("Database unavailable: %s", exc)
+    return problem(503, "The database is not available; try again shortly")
+
+
+async def _unexpected_error(_request: Request, _exc: Exception) -> JSONResponse:
+    # The server logs the traceback: Starlette raises the error again after this response.
+    return problem(500, "An unexpected error occurred")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(PoolTimeoutError, _database_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _unexpected_error)

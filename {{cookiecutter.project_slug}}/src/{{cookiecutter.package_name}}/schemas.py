@@ -1,0 +1,75 @@
+"""The API's request and response bodies."""
+
+{% if cookiecutter.database == "sqlite" -%}
+from datetime import UTC, datetime
+{%- else -%}
+from datetime import datetime
+{%- endif %}
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from .models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
+
+Title = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH)
+]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH)]
+
+
+class ItemCreate(BaseModel):
+    """A new item."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title
+    description: Description | None = None
+
+
+class ItemReplace(ItemCreate):
+    """An item's new content, in full: a field left out is cleared."""
+
+
+class ItemUpdate(BaseModel):
+    """Changes to an item: only the fields given are changed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: Title | None = None
+    description: Description | None = None
+
+    @field_validator("title")
+    @classmethod
+    def _title_not_null(cls, value: str | None) -> str:
+        if value is None:
+            raise ValueError("title cannot be null")
+        return value
+
+
+class ItemRead(BaseModel):
+    """An item as stored."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    title: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+{%- if cookiecutter.database == "sqlite" %}
+
+    @field_validator("created_at", "updated_at")
+    @classmethod
+    def _as_utc(cls, value: datetime) -> datetime:
+        # SQLite has no time zones: it stores the database's UTC clock without an offset.
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+{%- endif %}
+
+
+class ItemPage(BaseModel):
+    """One page of items, oldest first, and how many items there are in all."""
+
+    items: list[ItemRead]
+    total: int
+    offset: int
+    limit: int

@@ -1,0 +1,200 @@
+"""The items API, as a client sees it."""
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+
+def create(client: TestClient, **fields: Any) -> dict[str, Any]:
+    response = client.post("/items", json={"title": "An item", **fields})
+    assert response.status_code == 201, response.text
+    item: dict[str, Any] = response.json()
+    return item
+
+
+def test_create_returns_the_stored_item(client: TestClient) -> None:
+    response = client.post("/items", json={"title": "  Tea  ", "description": "Green"})
+
+    assert response.status_code == 201
+    item = response.json()
+    assert item["title"] == "Tea"
+    assert item["description"] == "Green"
+    assert isinstance(item["id"], int)
+    created_at = datetime.fromisoformat(item["created_at"])
+    assert created_at.utcoffset() is not None
+    assert item["updated_at"] == item["created_at"]
+    assert client.get(f"/items/{item['id']}").json() == item
+
+
+def test_description_is_optional(client: TestClient) -> None:
+    assert create(client)["description"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "title"),
+        ({"title": ""}, "title"),
+        ({"title": "   "}, "title"),
+        ({"title": "x" * 201}, "title"),
+        ({"title": 5}, "title"),
+        ({"title": "ok", "description": "x" * 2001}, "description"),
+        ({"title": "ok", "colour": "red"}, "colour"),
+    ],
+)
+def test_create_rejects_invalid_input(client: TestClient, body: Any, field: str) -> None:
+    response = client.post("/items", json=body)
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422
+    assert [error["loc"][-1] for error in problem["errors"]] == [field]
+    assert client.get("/items").json()["total"] == 0
+
+
+def test_create_rejects_a_body_that_is_not_json(client: TestClient) -> None:
+    response = client.post("/items", content=b"{", headers={"content-type": "application/json"})
+    assert response.status_code == 422
+
+
+def test_list_pages_through_items_oldest_first(client: TestClient) -> None:
+    ids = [create(client, title=f"Item {n}")["id"] for n in range(5)]
+
+    first = client.get("/items", params={"limit": 2}).json()
+    last = client.get("/items", params={"offset": 4, "limit": 2}).json()
+    beyond = client.get("/items", params={"offset": 10}).json()
+
+    assert [item["id"] for item in first["items"]] == ids[:2]
+    assert first | {"items": None} == {"items": None, "total": 5, "offset": 0, "limit": 2}
+    assert [item["id"] for item in last["items"]] == ids[4:]
+    assert beyond["items"] == []
+    assert beyond["total"] == 5
+
+
+def test_list_defaults_to_twenty_items(client: TestClient) -> None:
+    for n in range(21):
+        create(client, title=f"Item {n}")
+
+    page = client.get("/items").json()
+
+    assert len(page["items"]) == 20
+    assert (page["offset"], page["limit"], page["total"]) == (0, 20, 21)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"offset": 2**31}, {"limit": "many"}],
+)
+def test_list_rejects_out_of_bounds_paging(client: TestClient, params: dict[str, Any]) -> None:
+    response = client.get("/items", params=params)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"][:2] == ["query", next(iter(params))]
+
+
+def test_list_accepts_the_largest_page(client: TestClient) -> None:
+    assert client.get("/items", params={"limit": 100, "offset": 2**31 - 1}).status_code == 200
+
+
+def test_read_a_missing_item_is_404(client: TestClient) -> None:
+    response = client.get("/items/12345")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Item 12345 not found",
+    }
+
+
+@pytest.mark.parametrize("item_id", ["0", "-1", "abc", str(2**31), "1.5"])
+def test_item_ids_out_of_range_are_422(client: TestClient, item_id: str) -> None:
+    assert client.get(f"/items/{item_id}").status_code == 422
+
+
+def test_replace_sets_every_field(client: TestClient) -> None:
+    item = create(client, title="Old", description="Old description")
+
+    response = client.put(f"/items/{item['id']}", json={"title": "New"})
+
+    assert response.status_code == 200
+    replaced = response.json()
+    assert (replaced["title"], replaced["description"]) == ("New", None)
+    assert replaced["created_at"] == item["created_at"]
+    assert replaced["updated_at"] >= item["updated_at"]
+    assert client.get(f"/items/{item['id']}").json() == replaced
+
+
+def test_replace_needs_a_title(client: TestClient) -> None:
+    item = create(client)
+    assert client.put(f"/items/{item['id']}", json={"description": "x"}).status_code == 422
+
+
+def test_update_changes_only_the_fields_given(client: TestClient) -> None:
+    item = create(client, title="Old", description="Kept")
+
+    response = client.patch(f"/items/{item['id']}", json={"title": "New"})
+
+    assert response.status_code == 200
+    assert (response.json()["title"], response.json()["description"]) == ("New", "Kept")
+    cleared = client.patch(f"/items/{item['id']}", json={"description": None}).json()
+    assert (cleared["title"], cleared["description"]) == ("New", None)
+
+
+def test_update_with_no_fields_keeps_the_item(client: TestClient) -> None:
+    item = create(client, title="Same")
+
+    response = client.patch(f"/items/{item['id']}", json={})
+
+    assert response.status_code == 200
+    assert response.json()["title"] == "Same"
+
+
+@pytest.mark.parametrize(
+    "body", [{"title": None}, {"title": ""}, {"id": 7}, {"created_at": "2020-01-01T00:00:00Z"}]
+)
+def test_update_rejects_invalid_changes(client: TestClient, body: dict[str, Any]) -> None:
+    item = create(client, title="Same")
+
+    assert client.patch(f"/items/{item['id']}", json=body).status_code == 422
+    assert client.get(f"/items/{item['id']}").json() == item
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+def test_changing_a_missing_item_is_404(client: TestClient, method: str) -> None:
+    kwargs: dict[str, Any] = {} if method == "delete" else {"json": {"title": "x"}}
+
+    response = client.request(method, "/items/999", **kwargs)
+
+    assert response.status_code == 404
+    assert response.json()["detail"] == "Item 999 not found"
+
+
+def test_delete_answers_204_with_no_body(client: TestClient) -> None:
+    item = create(client)
+
+    response = client.delete(f"/items/{item['id']}")
+
+    assert response.status_code == 204
+    assert response.content == b""
+    assert client.get(f"/items/{item['id']}").status_code == 404
+    assert client.delete(f"/items/{item['id']}").status_code == 404
+
+
+def test_tests_are_isolated_from_each_other(client: TestClient) -> None:
+    # Every other test's items were rolled back: this test starts from an empty table.
+    assert client.get("/items").json()["total"] == 0
+
+
+def test_openapi_documents_the_error_body(client: TestClient) -> None:
+    schema = client.get("/openapi.json").json()
+
+    responses = schema["paths"]["/items/{item_id}"]["get"]["responses"]
+    assert set(responses) == {"200", "404", "422", "503"}
+    assert responses["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }
