@@ -73,16 +73,21 @@ class Project:
         return full_context(self.answers)
 
     def run(
-        self, args: Sequence[str], *, env: dict[str, str] | None = None, timing: str | None = None
+        self,
+        args: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        timing: str | None = None,
+        check: bool = True,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a command in the project directory; fail with its output if it fails."""
+        """Run a command in the project directory; unless `check` is off, fail if it fails."""
         started = time.perf_counter()
         result = subprocess.run(
             args, cwd=self.path, env=env or environment(), capture_output=True, text=True
         )
         if timing:
             self.timings[timing] = time.perf_counter() - started
-        assert result.returncode == 0, (
+        assert result.returncode == 0 or not check, (
             f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
         )
         return result

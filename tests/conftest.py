@@ -1,8 +1,9 @@
 """Fixtures that render the template once per variant per test session, and install it.
 
 `project` is parametrized over every answer of the `database` prompt. All tests of one variant
-run on one xdist worker (`xdist_group`), so each variant is rendered and installed once, and
-the variants are tested in parallel.
+run on one xdist worker (`xdist_group`), and the worker keeps each variant it has rendered, so
+each variant is rendered and installed once, and the variants are tested in parallel.
+`--database NAME` limits the run to one variant (CI runs a job per variant).
 """
 
 from __future__ import annotations
@@ -16,29 +17,78 @@ import pytest
 from .baking import DATABASES, Project, bake
 
 
-def variant_params() -> list[Any]:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database",
+        action="append",
+        choices=DATABASES,
+        help="test only the variants with this database (repeatable; default: all)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    chosen = config.getoption("database")
+    if not chosen:
+        return
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
+    for item in items:
+        marker = item.get_closest_marker("xdist_group")
+        variant = marker.args[0] if marker else None
+        (drop if variant is not None and variant not in chosen else keep).append(item)
+    items[:] = keep
+    config.hook.pytest_deselected(items=drop)
+
+
+def variant_params(databases: list[str]) -> list[Any]:
     return [
         pytest.param(database, id=f"database:{database}", marks=pytest.mark.xdist_group(database))
-        for database in DATABASES
+        for database in databases
     ]
 
 
-@pytest.fixture(scope="session", params=variant_params())
-def project(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Project:
-    """A rendered project of one variant, installed as its README says."""
-    answers = {"database": request.param}
-    started = time.perf_counter()
-    path = bake(tmp_path_factory.mktemp(request.param), **answers)
-    project = Project(path, answers, {"render": time.perf_counter() - started})
-    project.run(project.readme_command("install"), timing="install")
-    return project
+@pytest.fixture(scope="session")
+def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Project]:
+    """The variants this worker has rendered and installed so far, by database."""
+    return {}
+
+
+def rendered(database: str, projects: dict[str, Project], tmp: pytest.TempPathFactory) -> Project:
+    """The project of one variant, rendered and installed (as its README says) on first use."""
+    if database not in projects:
+        answers = {"database": database}
+        started = time.perf_counter()
+        path = bake(tmp.mktemp(database), **answers)
+        project = Project(path, answers, {"render": time.perf_counter() - started})
+        project.run(project.readme_command("install"), timing="install")
+        projects[database] = project
+    return projects[database]
+
+
+@pytest.fixture(params=variant_params(DATABASES))
+def project(
+    request: pytest.FixtureRequest,
+    projects: dict[str, Project],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Project:
+    """A rendered and installed project, for each variant in turn."""
+    return rendered(request.param, projects, tmp_path_factory)
+
+
+@pytest.fixture(params=variant_params(["postgresql"]))
+def postgresql_project(
+    request: pytest.FixtureRequest,
+    projects: dict[str, Project],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Project:
+    """The PostgreSQL variant, rendered and installed (the same one `project` gives)."""
+    return rendered(request.param, projects, tmp_path_factory)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     timings: dict[str, dict[str, float]] = {}
-    for report in terminalreporter.stats.get("passed", []) + terminalreporter.stats.get(
-        "failed", []
-    ):
+    reports = terminalreporter.stats.get("passed", []) + terminalreporter.stats.get("failed", [])
+    for report in reports:
         for name, value in getattr(report, "user_properties", []):
             if name == "timings":
                 for variant, steps in json.loads(value).items():

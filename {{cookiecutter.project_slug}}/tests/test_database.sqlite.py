@@ -39,8 +39,15 @@ class TrackedSession(Session):
 
 
 @pytest.fixture
-def engine(tmp_path: Path, make_engine: Callable[[Settings], Engine]) -> Iterator[Engine]:
-    engine = make_engine(Settings(database_url=f"sqlite:///{tmp_path / 'contract.db'}"))
+def contract_settings(tmp_path: Path) -> Settings:
+    return Settings(database_url=f"sqlite:///{tmp_path / 'contract.db'}")
+
+
+@pytest.fixture
+def engine(
+    contract_settings: Settings, make_engine: Callable[[Settings], Engine]
+) -> Iterator[Engine]:
+    engine = make_engine(contract_settings)
     yield engine
     engine.dispose()
 
@@ -140,6 +147,15 @@ def test_each_connection_enforces_foreign_keys_and_uses_wal(engine: Engine) -> N
     with engine.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_the_app_opens_its_own_database_in_its_lifespan(
+    contract_settings: Settings, engine: Engine
+) -> None:
+    with TestClient(create_app(contract_settings)) as client:
+        created = client.post("/items", json={"title": "Through the lifespan"})
+        assert created.status_code == 201
+        assert client.delete(f"/items/{created.json()['id']}").status_code == 204
 
 
 def test_health_reports_a_database_that_answers(client: TestClient) -> None:

@@ -75,9 +75,10 @@ async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
-    unavailable = isinstance(exc, PoolTimeoutError | OperationalError | InterfaceError) or (
-        isinstance(exc, DBAPIError) and exc.connection_invalidated
-    )
+    # OSError: a driver may raise its socket's error, unwrapped, when it cannot connect.
+    unavailable = isinstance(
+        exc, PoolTimeoutError | OperationalError | InterfaceError | OSError
+    ) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
     if not unavailable:
         raise exc
     logger.error("Database unavailable: %s", exc)
@@ -95,4 +96,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(PoolTimeoutError, _database_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,72 @@
+"""The items API: create, list, read, replace, update and delete."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+
+from .. import repository
+from ..database import SessionDep
+from ..errors import error_responses
+from ..models import Item
+from ..schemas import ItemCreate, ItemPage, ItemRead, ItemReplace, ItemUpdate
+
+# Ids are 32-bit on every database this project supports.
+ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+router = APIRouter(prefix="/items", tags=["items"], responses=error_responses(422, 503))
+
+
+def _not_found(item_id: int) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, f"Item {item_id} not found")
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=ItemRead)
+async def create_item(data: ItemCreate, session: SessionDep) -> Item:
+    """Create an item."""
+    return await repository.create_item(session, data)
+
+
+@router.get("", response_model=ItemPage)
+async def list_items(
+    session: SessionDep,
+    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> dict[str, object]:
+    """List items, oldest first, a page at a time."""
+    items, total = await repository.list_items(session, offset=offset, limit=limit)
+    return {"items": items, "total": total, "offset": offset, "limit": limit}
+
+
+@router.get("/{item_id}", response_model=ItemRead, responses=error_responses(404))
+async def read_item(item_id: ItemId, session: SessionDep) -> Item:
+    """Read one item."""
+    item = await repository.get_item(session, item_id)
+    if item is None:
+        raise _not_found(item_id)
+    return item
+
+
+@router.put("/{item_id}", response_model=ItemRead, responses=error_responses(404))
+async def replace_item(item_id: ItemId, data: ItemReplace, session: SessionDep) -> Item:
+    """Replace an item's content: fields left out are cleared."""
+    item = await repository.update_item(session, item_id, data.model_dump())
+    if item is None:
+        raise _not_found(item_id)
+    return item
+
+
+@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(404))
+async def update_item(item_id: ItemId, data: ItemUpdate, session: SessionDep) -> Item:
+    """Change the fields given and leave the others as they are."""
+    item = await repository.update_item(session, item_id, data.model_dump(exclude_unset=True))
+    if item is None:
+        raise _not_found(item_id)
+    return item
+
+
+@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
+async def delete_item(item_id: ItemId, session: SessionDep) -> Response:
+    """Delete an item."""
+    if not await repository.delete_item(session, item_id):
+        raise _not_found(item_id)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

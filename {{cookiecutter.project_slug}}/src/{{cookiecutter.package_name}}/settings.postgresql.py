@@ -1,0 +1,60 @@
+"""Settings, read from the environment or from a `.env` file in the working directory."""
+
+from functools import lru_cache
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+EXAMPLE_URL = "postgresql://user:password@localhost:5432/items"
+
+
+class Settings(BaseSettings):
+    # Errors never echo the input: a DATABASE_URL holds a password.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
+
+    database_url: str = Field(
+        default="postgresql+asyncpg://postgres@localhost:5432/items", repr=False
+    )
+    # Connections kept open, and how many more may be opened under load.
+    pool_size: int = Field(default=10, ge=1)
+    max_overflow: int = Field(default=10, ge=0)
+    # Seconds a request waits for a free connection, and for a new one to connect.
+    pool_timeout: float = Field(default=5.0, gt=0)
+    connect_timeout: float = Field(default=5.0, gt=0)
+    # Test each connection as it leaves the pool, so one the server has closed is replaced
+    # instead of failing a request.
+    pool_pre_ping: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _to_asyncpg(cls, value: str) -> str:
+        return asyncpg_url(value).render_as_string(hide_password=False)
+
+    @property
+    def url(self) -> URL:
+        """The database URL; its `repr` and `str` hide the password."""
+        return make_url(self.database_url)
+
+
+def asyncpg_url(value: str) -> URL:
+    """Accept the URL forms people paste (`postgres://`, `postgresql://`, libpq's `sslmode`)
+    and turn them into the asyncpg driver's."""
+    try:
+        url = make_url(value)
+    except ArgumentError:
+        raise ValueError(f"expected a URL like {EXAMPLE_URL}") from None
+    if url.drivername not in {"postgres", "postgresql", "postgresql+asyncpg"}:
+        shown = url.render_as_string(hide_password=True)
+        raise ValueError(f"expected a URL like {EXAMPLE_URL}, got {shown!r}")
+    url = url.set(drivername="postgresql+asyncpg")
+    if "sslmode" in url.query:  # asyncpg calls libpq's `sslmode` parameter `ssl`
+        ssl = url.query["sslmode"]
+        url = url.difference_update_query(["sslmode"]).update_query_dict({"ssl": ssl})
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,246 @@
+"""The session contract: one session per request, committed before the response is sent,
+rolled back on any error, always closed, and no connection left checked out.
+
+These tests commit for real, to a database of their own, and watch its connection pool.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, ClassVar
+
+import pytest
+from fastapi import FastAPI
+from httpx2 import ASGITransport, AsyncClient
+from sqlalchemy import event, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from {{ cookiecutter.package_name }} import repository
+from {{ cookiecutter.package_name }}.database import SessionDep, create_db_engine, get_sessionmaker
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.models import Item
+from {{ cookiecutter.package_name }}.schemas import ItemCreate
+from {{ cookiecutter.package_name }}.settings import Settings
+
+Migrate = Callable[[AsyncEngine], Awaitable[None]]
+
+
+class TrackedSession(AsyncSession):
+    """A session that remembers every instance made, and whether it was closed."""
+
+    made: ClassVar[list["TrackedSession"]] = []
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.closed = False
+        TrackedSession.made.append(self)
+
+    async def close(self) -> None:
+        await super().close()
+        self.closed = True
+
+
+@pytest.fixture
+async def contract_settings(make_database: Callable[[], Awaitable[Settings]]) -> Settings:
+    return await make_database()
+
+
+@pytest.fixture
+async def engine(contract_settings: Settings, migrate: Migrate) -> AsyncIterator[AsyncEngine]:
+    engine = create_db_engine(contract_settings)
+    await migrate(engine)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+def sync_session_class() -> type[Session]:
+    """A session class of this test's own, so that the test can listen to its events."""
+    return type("SyncSession", (Session,), {})
+
+
+@pytest.fixture
+def sessions(
+    engine: AsyncEngine, sync_session_class: type[Session]
+) -> async_sessionmaker[AsyncSession]:
+    TrackedSession.made.clear()
+    return async_sessionmaker(
+        engine,
+        class_=TrackedSession,
+        sync_session_class=sync_session_class,
+        expire_on_commit=False,
+    )
+
+
+@pytest.fixture
+def app(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> FastAPI:
+    app = create_app(settings)
+    app.dependency_overrides[get_sessionmaker] = lambda: sessions
+
+    @app.post("/fail-after-write")
+    async def fail_after_write(session: SessionDep) -> None:
+        await repository.create_item(session, ItemCreate(title="written, then failed"))
+        raise RuntimeError("failure after the write")
+
+    return app
+
+
+def client_for(app: ASGIApp) -> AsyncClient:
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    return AsyncClient(transport=transport, base_url="http://test")
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with client_for(app) as client:
+        yield client
+
+
+async def count_items(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return await connection.scalar(select(func.count()).select_from(Item)) or 0
+
+
+async def test_commit_happens_before_the_response_is_sent(
+    app: FastAPI, sync_session_class: type[Session]
+) -> None:
+    events: list[str] = []
+    event.listen(sync_session_class, "after_commit", lambda _session: events.append("commit"))
+
+    async def recording_app(scope: Scope, receive: Receive, send: Send) -> None:
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                events.append("response")
+            await send(message)
+
+        await app(scope, receive, recording_send)
+
+    async with client_for(recording_app) as client:
+        assert (await client.post("/items", json={"title": "Saved"})).status_code == 201
+
+    assert events == ["commit", "response"]
+
+
+async def test_an_error_after_a_write_rolls_it_back(
+    client: AsyncClient, engine: AsyncEngine
+) -> None:
+    response = await client.post("/fail-after-write")
+
+    assert response.status_code == 500
+    assert response.json()["detail"] == "An unexpected error occurred"
+    assert await count_items(engine) == 0
+
+
+async def test_an_error_at_commit_rolls_back_and_is_not_a_success(
+    client: AsyncClient, engine: AsyncEngine, sync_session_class: type[Session]
+) -> None:
+    def fail(_session: Session) -> None:
+        raise RuntimeError("failure at commit")
+
+    event.listen(sync_session_class, "before_commit", fail)
+
+    response = await client.post("/items", json={"title": "Never saved"})
+
+    assert response.status_code == 500
+    assert await count_items(engine) == 0
+
+
+async def test_every_session_is_closed_and_every_connection_returned(
+    client: AsyncClient, engine: AsyncEngine
+) -> None:
+    item = (await client.post("/items", json={"title": "Kept"})).json()
+    statuses = [
+        (await client.get(f"/items/{item['id']}")).status_code,
+        (await client.get("/items/999")).status_code,
+        (await client.post("/items", json={"title": ""})).status_code,
+        (await client.post("/fail-after-write")).status_code,
+        (await client.delete(f"/items/{item['id']}")).status_code,
+        (await client.get("/health")).status_code,
+    ]
+
+    assert statuses == [200, 404, 422, 500, 204, 200]
+    assert len(TrackedSession.made) == 7
+    assert all(session.closed for session in TrackedSession.made)
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_concurrent_requests_each_get_their_own_session(
+    client: AsyncClient, engine: AsyncEngine
+) -> None:
+    responses = await asyncio.gather(
+        *(client.post("/items", json={"title": f"Item {n}"}) for n in range(10))
+    )
+
+    assert [response.status_code for response in responses] == [201] * 10
+    assert len({id(session) for session in TrackedSession.made}) == 10
+    assert all(session.closed for session in TrackedSession.made)
+    assert await count_items(engine) == 10
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_the_app_opens_its_own_database_in_its_lifespan(
+    contract_settings: Settings, engine: AsyncEngine
+) -> None:
+    app = create_app(contract_settings)
+
+    async with app.router.lifespan_context(app) as state:
+
+        async def server(scope: Scope, receive: Receive, send: Send) -> None:
+            # What uvicorn does: hand each request a copy of the state the lifespan yielded.
+            await app({**scope, "state": dict(state or {})}, receive, send)
+
+        async with client_for(server) as client:
+            created = await client.post("/items", json={"title": "Through the lifespan"})
+            assert created.status_code == 201
+            assert (await client.delete(f"/items/{created.json()['id']}")).status_code == 204
+
+
+async def test_health_reports_a_database_that_answers(client: AsyncClient) -> None:
+    assert (await client.get("/health")).json() == {"status": "ok", "database": "ok"}
+
+
+async def test_health_is_503_when_the_database_does_not_answer(
+    app: FastAPI, settings: Settings
+) -> None:
+    url = settings.url.set(host="127.0.0.1", port=1, query={})
+    unreachable = create_db_engine(Settings(database_url=url.render_as_string(False)))
+    app.dependency_overrides[get_sessionmaker] = lambda: async_sessionmaker(unreachable)
+
+    async with client_for(app) as client:
+        response = await client.get("/health")
+
+    assert response.status_code == 503
+    assert response.json()["detail"] == "The database is not available; try again shortly"
+    await unreachable.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://user:secret@db:5432/items",
+        "postgresql://user:secret@db:5432/items",
+        "postgresql+asyncpg://user:secret@db:5432/items",
+    ],
+)
+def test_settings_accept_the_url_forms_people_paste(url: str) -> None:
+    settings = Settings(database_url=url)
+
+    assert settings.database_url == "postgresql+asyncpg://user:secret@db:5432/items"
+    assert "secret" not in repr(settings)
+    assert "secret" not in str(settings.url)
+
+
+def test_settings_turn_libpq_sslmode_into_asyncpg_ssl() -> None:
+    settings = Settings(database_url="postgresql://u@db/items?sslmode=require")
+
+    assert settings.url.query == {"ssl": "require"}
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://user:secret@db/items", "postgresql+psycopg2://user:secret@db/items", "db"]
+)
+def test_settings_refuse_a_database_url_of_another_kind(url: str) -> None:
+    with pytest.raises(ValueError, match="expected a URL like postgresql://") as error:
+        Settings(database_url=url)
+    assert "secret" not in str(error.value)

@@ -1,0 +1,205 @@
+"""The items API, as a client sees it."""
+
+from datetime import datetime
+from typing import Any
+
+import pytest
+from httpx2 import AsyncClient
+
+
+async def create(client: AsyncClient, **fields: Any) -> dict[str, Any]:
+    response = await client.post("/items", json={"title": "An item", **fields})
+    assert response.status_code == 201, response.text
+    item: dict[str, Any] = response.json()
+    return item
+
+
+async def test_create_returns_the_stored_item(client: AsyncClient) -> None:
+    response = await client.post("/items", json={"title": "  Tea  ", "description": "Green"})
+
+    assert response.status_code == 201
+    item = response.json()
+    assert item["title"] == "Tea"
+    assert item["description"] == "Green"
+    assert isinstance(item["id"], int)
+    created_at = datetime.fromisoformat(item["created_at"])
+    assert created_at.utcoffset() is not None
+    assert item["updated_at"] == item["created_at"]
+    assert (await client.get(f"/items/{item['id']}")).json() == item
+
+
+async def test_description_is_optional(client: AsyncClient) -> None:
+    assert (await create(client))["description"] is None
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({}, "title"),
+        ({"title": ""}, "title"),
+        ({"title": "   "}, "title"),
+        ({"title": "x" * 201}, "title"),
+        ({"title": 5}, "title"),
+        ({"title": "ok", "description": "x" * 2001}, "description"),
+        ({"title": "ok", "colour": "red"}, "colour"),
+    ],
+)
+async def test_create_rejects_invalid_input(client: AsyncClient, body: Any, field: str) -> None:
+    response = await client.post("/items", json=body)
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["status"] == 422
+    assert [error["loc"][-1] for error in problem["errors"]] == [field]
+    assert (await client.get("/items")).json()["total"] == 0
+
+
+async def test_create_rejects_a_body_that_is_not_json(client: AsyncClient) -> None:
+    response = await client.post(
+        "/items", content=b"{", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+async def test_list_pages_through_items_oldest_first(client: AsyncClient) -> None:
+    ids = [(await create(client, title=f"Item {n}"))["id"] for n in range(5)]
+
+    first = (await client.get("/items", params={"limit": 2})).json()
+    last = (await client.get("/items", params={"offset": 4, "limit": 2})).json()
+    beyond = (await client.get("/items", params={"offset": 10})).json()
+
+    assert [item["id"] for item in first["items"]] == ids[:2]
+    assert first | {"items": None} == {"items": None, "total": 5, "offset": 0, "limit": 2}
+    assert [item["id"] for item in last["items"]] == ids[4:]
+    assert beyond["items"] == []
+    assert beyond["total"] == 5
+
+
+async def test_list_defaults_to_twenty_items(client: AsyncClient) -> None:
+    for n in range(21):
+        await create(client, title=f"Item {n}")
+
+    page = (await client.get("/items")).json()
+
+    assert len(page["items"]) == 20
+    assert (page["offset"], page["limit"], page["total"]) == (0, 20, 21)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"offset": 2**31}, {"limit": "many"}],
+)
+async def test_list_rejects_out_of_bounds_paging(
+    client: AsyncClient, params: dict[str, Any]
+) -> None:
+    response = await client.get("/items", params=params)
+
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["loc"][:2] == ["query", next(iter(params))]
+
+
+async def test_list_accepts_the_largest_page(client: AsyncClient) -> None:
+    response = await client.get("/items", params={"limit": 100, "offset": 2**31 - 1})
+    assert response.status_code == 200
+
+
+async def test_read_a_missing_item_is_404(client: AsyncClient) -> None:
+    response = await client.get("/items/12345")
+
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json() == {
+        "title": "Not Found",
+        "status": 404,
+        "detail": "Item 12345 not found",
+    }
+
+
+@pytest.mark.parametrize("item_id", ["0", "-1", "abc", str(2**31), "1.5"])
+async def test_item_ids_out_of_range_are_422(client: AsyncClient, item_id: str) -> None:
+    assert (await client.get(f"/items/{item_id}")).status_code == 422
+
+
+async def test_replace_sets_every_field(client: AsyncClient) -> None:
+    item = await create(client, title="Old", description="Old description")
+
+    response = await client.put(f"/items/{item['id']}", json={"title": "New"})
+
+    assert response.status_code == 200
+    replaced = response.json()
+    assert (replaced["title"], replaced["description"]) == ("New", None)
+    assert replaced["created_at"] == item["created_at"]
+    assert replaced["updated_at"] >= item["updated_at"]
+    assert (await client.get(f"/items/{item['id']}")).json() == replaced
+
+
+async def test_replace_needs_a_title(client: AsyncClient) -> None:
+    item = await create(client)
+    assert (await client.put(f"/items/{item['id']}", json={"description": "x"})).status_code == 422
+
+
+async def test_update_changes_only_the_fields_given(client: AsyncClient) -> None:
+    item = await create(client, title="Old", description="Kept")
+
+    response = await client.patch(f"/items/{item['id']}", json={"title": "New"})
+
+    assert response.status_code == 200
+    assert (response.json()["title"], response.json()["description"]) == ("New", "Kept")
+    cleared = (await client.patch(f"/items/{item['id']}", json={"description": None})).json()
+    assert (cleared["title"], cleared["description"]) == ("New", None)
+
+
+async def test_update_with_no_fields_keeps_the_item(client: AsyncClient) -> None:
+    item = await create(client, title="Same")
+
+    response = await client.patch(f"/items/{item['id']}", json={})
+
+    assert response.status_code == 200
+    assert response.json()["title"] == "Same"
+
+
+@pytest.mark.parametrize(
+    "body", [{"title": None}, {"title": ""}, {"id": 7}, {"created_at": "2020-01-01T00:00:00Z"}]
+)
+async def test_update_rejects_invalid_changes(client: AsyncClient, body: dict[str, Any]) -> None:
+    item = await create(client, title="Same")
+
+    assert (await client.patch(f"/items/{item['id']}", json=body)).status_code == 422
+    assert (await client.get(f"/items/{item['id']}")).json() == item
+
+
+@pytest.mark.parametrize("method", ["put", "patch", "delete"])
+async def test_changing_a_missing_item_is_404(client: AsyncClient, method: str) -> None:
+    kwargs: dict[str, Any] = {} if method == "delete" else {"json": {"title": "x"}}
+
+    response = await client.request(method, "/items/999", **kwargs)
+
+    assert response.status_code == 404
+    assert response.json()["detail"] == "Item 999 not found"
+
+
+async def test_delete_answers_204_with_no_body(client: AsyncClient) -> None:
+    item = await create(client)
+
+    response = await client.delete(f"/items/{item['id']}")
+
+    assert response.status_code == 204
+    assert response.content == b""
+    assert (await client.get(f"/items/{item['id']}")).status_code == 404
+    assert (await client.delete(f"/items/{item['id']}")).status_code == 404
+
+
+async def test_tests_are_isolated_from_each_other(client: AsyncClient) -> None:
+    # Every other test's items were rolled back: this test starts from an empty table.
+    assert (await client.get("/items")).json()["total"] == 0
+
+
+async def test_openapi_documents_the_error_body(client: AsyncClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+
+    responses = schema["paths"]["/items/{item_id}"]["get"]["responses"]
+    assert set(responses) == {"200", "404", "422", "503"}
+    assert responses["404"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Problem"
+    }
