@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import tempfile
+import time
 import tomllib
 import warnings
-import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from cookiecutter.environment import StrictEnvironment
@@ -45,7 +47,7 @@ def test_its_own_suite_passes(project: Project, tmp_path: Path, record_property:
     project.run([*project.readme_command("test"), f"--junitxml={junit}"], timing="suite")
     record_property("timings", json.dumps({project.answers["database"]: project.timings}))
 
-    cases = ET.parse(junit).getroot().iter("testcase")
+    cases = ElementTree.parse(junit).getroot().iter("testcase")
     outcomes = {
         case.attrib["name"]: [child.tag for child in case if child.tag != "properties"]
         for case in cases
@@ -90,6 +92,23 @@ def test_lint_and_type_checks_pass(project: Project) -> None:
     project.run(["uv", "run", "ruff", "check", "."])
     project.run(["uv", "run", "ruff", "format", "--check", "."])
     project.run(["uv", "run", "mypy"])
+
+
+def test_the_lowest_versions_allowed_pass_too(
+    project: Project, tmp_path: Path, record_property: Any
+) -> None:
+    """Every lower bound in the project's pyproject.toml is a version that this test ran."""
+    copy = tmp_path / project.path.name
+    shutil.copytree(project.path, copy, ignore=shutil.ignore_patterns("uv.lock", *SKIPPED_DIRS))
+    lowest = Project(copy, project.answers)
+
+    started = time.perf_counter()
+    lowest.run(["uv", "sync", "--resolution", "lowest-direct"])
+    for check in [["ruff", "check", "."], ["ruff", "format", "--check", "."], ["mypy"], ["pytest"]]:
+        lowest.run(["uv", "run", "--frozen", *check])
+    seconds = time.perf_counter() - started
+    timings = {project.answers["database"]: {"lowest versions": seconds}}
+    record_property("timings", json.dumps(timings))
 
 
 def test_the_readme_migration_command_applies_and_alembic_check_is_clean(

@@ -50,7 +50,7 @@ def asyncpg_url(value: str) -> URL:
         raise ValueError(f"expected a URL like {EXAMPLE_URL}, got {shown!r}")
     url = url.set(drivername="postgresql+asyncpg")
     if "sslmode" in url.query:  # asyncpg calls libpq's `sslmode` parameter `ssl`
-        ssl = url.query["sslmode"]
+        ssl = url.normalized_query["sslmode"][-1]
         url = url.difference_update_query(["sslmode"]).update_query_dict({"ssl": ssl})
     return url
 
