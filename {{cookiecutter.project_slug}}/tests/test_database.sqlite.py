@@ -4,13 +4,17 @@ rolled back on any error, always closed, and no connection left checked out.
 These tests commit for real, to a database file of their own, and watch its connection pool.
 """
 
+import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, ClassVar
 
+import anyio
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from httpx2 import ASGITransport, AsyncClient
 from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import Message, Receive, Scope, Send
@@ -182,3 +186,49 @@ def test_settings_refuse_a_database_url_of_another_kind() -> None:
     with pytest.raises(ValueError, match="expected a URL like sqlite:///") as error:
         Settings(database_url="postgresql://user:secret@db/app")
     assert "secret" not in str(error.value)
+
+
+def test_cancelled_requests_close_their_sessions_and_return_their_connections(
+    app: FastAPI, engine: Engine
+) -> None:
+    started, release = threading.Event(), threading.Event()
+
+    @app.get("/slow")
+    def slow(session: SessionDep) -> None:
+        session.execute(select(func.count()).select_from(Item))  # holds a connection now
+        started.set()
+        release.wait(timeout=10)
+
+    async def cancel_midway() -> None:
+        transport = ASGITransport(app=app)
+        async with (
+            AsyncClient(transport=transport, base_url="http://test") as client,
+            anyio.create_task_group() as requests,
+        ):
+            for _ in range(5):
+                requests.start_soon(client.get, "/slow")
+            await anyio.to_thread.run_sync(started.wait)
+            requests.cancel_scope.cancel()  # as a server does when its client goes away
+            release.set()
+
+    anyio.run(cancel_midway)
+
+    assert len(TrackedSession.made) == 5
+    assert all(session.closed for session in TrackedSession.made)
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_concurrent_writes_do_not_fail_with_database_is_locked(
+    client: TestClient, engine: Engine
+) -> None:
+    def create_then_update(n: int) -> tuple[int, int]:
+        created = client.post("/items", json={"title": f"Item {n}"})
+        updated = client.patch(f"/items/{created.json()['id']}", json={"description": "changed"})
+        return created.status_code, updated.status_code
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        statuses = list(pool.map(create_then_update, range(200)))
+
+    assert statuses == [(201, 200)] * 200
+    assert count_items(engine) == 200
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -24,6 +24,7 @@ async def test_create_returns_the_stored_item(client: AsyncClient) -> None:
     assert isinstance(item["id"], int)
     created_at = datetime.fromisoformat(item["created_at"])
     assert created_at.utcoffset() is not None
+    assert item["sku"] is None
     assert item["updated_at"] == item["created_at"]
     assert (await client.get(f"/items/{item['id']}")).json() == item
 
@@ -42,13 +43,17 @@ async def test_description_is_optional(client: AsyncClient) -> None:
         ({"title": 5}, "title"),
         ({"title": "ok", "description": "x" * 2001}, "description"),
         ({"title": "ok", "colour": "red"}, "colour"),
+        ({"title": "ok", "sku": ""}, "sku"),
+        ({"title": "ok", "sku": "has space"}, "sku"),
+        ({"title": "ok", "sku": "-leading-dash"}, "sku"),
+        ({"title": "ok", "sku": "X" * 65}, "sku"),
     ],
 )
 async def test_create_rejects_invalid_input(client: AsyncClient, body: Any, field: str) -> None:
     response = await client.post("/items", json=body)
 
     assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["content-type"] == "application/json"
     problem = response.json()
     assert problem["status"] == 422
     assert [error["loc"][-1] for error in problem["errors"]] == [field]
@@ -60,6 +65,36 @@ async def test_create_rejects_a_body_that_is_not_json(client: AsyncClient) -> No
         "/items", content=b"{", headers={"content-type": "application/json"}
     )
     assert response.status_code == 422
+
+
+async def test_a_sku_is_stored_upper_case(client: AsyncClient) -> None:
+    assert (await create(client, sku=" ab-1.x_2 "))["sku"] == "AB-1.X_2"
+
+
+async def test_creating_a_taken_sku_is_409_and_stores_nothing(client: AsyncClient) -> None:
+    await create(client, title="First", sku="AB-1")
+
+    response = await client.post("/items", json={"title": "Second", "sku": "ab-1"})
+
+    assert response.status_code == 409
+    assert response.json()["status"] == 409
+    assert "already taken" in response.json()["detail"]
+    assert [item["title"] for item in (await client.get("/items")).json()["items"]] == ["First"]
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+async def test_taking_another_items_sku_is_409_and_changes_nothing(
+    client: AsyncClient, method: str
+) -> None:
+    await create(client, title="First", sku="AB-1")
+    second = await create(client, title="Second", sku="AB-2")
+
+    response = await client.request(
+        method, f"/items/{second['id']}", json={"title": "Renamed", "sku": "AB-1"}
+    )
+
+    assert response.status_code == 409
+    assert (await client.get(f"/items/{second['id']}")).json() == second
 
 
 async def test_list_pages_through_items_oldest_first(client: AsyncClient) -> None:
@@ -108,7 +143,7 @@ async def test_read_a_missing_item_is_404(client: AsyncClient) -> None:
     response = await client.get("/items/12345")
 
     assert response.status_code == 404
-    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["content-type"] == "application/json"
     assert response.json() == {
         "title": "Not Found",
         "status": 404,
@@ -198,8 +233,14 @@ async def test_tests_are_isolated_from_each_other(client: AsyncClient) -> None:
 async def test_openapi_documents_the_error_body(client: AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
 
-    responses = schema["paths"]["/items/{item_id}"]["get"]["responses"]
-    assert set(responses) == {"200", "404", "422", "503"}
-    assert responses["404"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Problem"
+    paths = schema["paths"]
+    assert set(paths["/items/{item_id}"]["get"]["responses"]) == {"200", "404", "422", "503"}
+    assert set(paths["/items/{item_id}"]["patch"]["responses"]) == {
+        "200",
+        "404",
+        "409",
+        "422",
+        "503",
     }
+    error = paths["/items/{item_id}"]["get"]["responses"]["404"]["content"]["application/json"]
+    assert error["schema"] == {"$ref": "#/components/schemas/Problem"}

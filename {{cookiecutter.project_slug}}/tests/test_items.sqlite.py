@@ -24,6 +24,7 @@ def test_create_returns_the_stored_item(client: TestClient) -> None:
     assert isinstance(item["id"], int)
     created_at = datetime.fromisoformat(item["created_at"])
     assert created_at.utcoffset() is not None
+    assert item["sku"] is None
     assert item["updated_at"] == item["created_at"]
     assert client.get(f"/items/{item['id']}").json() == item
 
@@ -42,13 +43,17 @@ def test_description_is_optional(client: TestClient) -> None:
         ({"title": 5}, "title"),
         ({"title": "ok", "description": "x" * 2001}, "description"),
         ({"title": "ok", "colour": "red"}, "colour"),
+        ({"title": "ok", "sku": ""}, "sku"),
+        ({"title": "ok", "sku": "has space"}, "sku"),
+        ({"title": "ok", "sku": "-leading-dash"}, "sku"),
+        ({"title": "ok", "sku": "X" * 65}, "sku"),
     ],
 )
 def test_create_rejects_invalid_input(client: TestClient, body: Any, field: str) -> None:
     response = client.post("/items", json=body)
 
     assert response.status_code == 422
-    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["content-type"] == "application/json"
     problem = response.json()
     assert problem["status"] == 422
     assert [error["loc"][-1] for error in problem["errors"]] == [field]
@@ -58,6 +63,36 @@ def test_create_rejects_invalid_input(client: TestClient, body: Any, field: str)
 def test_create_rejects_a_body_that_is_not_json(client: TestClient) -> None:
     response = client.post("/items", content=b"{", headers={"content-type": "application/json"})
     assert response.status_code == 422
+
+
+def test_a_sku_is_stored_upper_case(client: TestClient) -> None:
+    assert create(client, sku=" ab-1.x_2 ")["sku"] == "AB-1.X_2"
+
+
+def test_creating_a_taken_sku_is_409_and_stores_nothing(client: TestClient) -> None:
+    create(client, title="First", sku="AB-1")
+
+    response = client.post("/items", json={"title": "Second", "sku": "ab-1"})
+
+    assert response.status_code == 409
+    assert response.json()["status"] == 409
+    assert "already taken" in response.json()["detail"]
+    assert [item["title"] for item in client.get("/items").json()["items"]] == ["First"]
+
+
+@pytest.mark.parametrize("method", ["put", "patch"])
+def test_taking_another_items_sku_is_409_and_changes_nothing(
+    client: TestClient, method: str
+) -> None:
+    create(client, title="First", sku="AB-1")
+    second = create(client, title="Second", sku="AB-2")
+
+    response = client.request(
+        method, f"/items/{second['id']}", json={"title": "Renamed", "sku": "AB-1"}
+    )
+
+    assert response.status_code == 409
+    assert client.get(f"/items/{second['id']}").json() == second
 
 
 def test_list_pages_through_items_oldest_first(client: TestClient) -> None:
@@ -104,7 +139,7 @@ def test_read_a_missing_item_is_404(client: TestClient) -> None:
     response = client.get("/items/12345")
 
     assert response.status_code == 404
-    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["content-type"] == "application/json"
     assert response.json() == {
         "title": "Not Found",
         "status": 404,
@@ -194,8 +229,14 @@ def test_tests_are_isolated_from_each_other(client: TestClient) -> None:
 def test_openapi_documents_the_error_body(client: TestClient) -> None:
     schema = client.get("/openapi.json").json()
 
-    responses = schema["paths"]["/items/{item_id}"]["get"]["responses"]
-    assert set(responses) == {"200", "404", "422", "503"}
-    assert responses["404"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/Problem"
+    paths = schema["paths"]
+    assert set(paths["/items/{item_id}"]["get"]["responses"]) == {"200", "404", "422", "503"}
+    assert set(paths["/items/{item_id}"]["patch"]["responses"]) == {
+        "200",
+        "404",
+        "409",
+        "422",
+        "503",
     }
+    error = paths["/items/{item_id}"]["get"]["responses"]["404"]["content"]["application/json"]
+    assert error["schema"] == {"$ref": "#/components/schemas/Problem"}

@@ -1,1 +1,1 @@
-"""{{ cookiecutter.project_name }}: {{ cookiecutter.description }}"""
+"""An items service: FastAPI routes over a SQLAlchemy session per request."""

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any, cast
 
-from anyio.to_thread import current_default_thread_limiter
+from anyio import to_thread
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -61,7 +61,7 @@ async def open_database(settings: Settings) -> AsyncIterator[sessionmaker[Sessio
     """Create the engine for the application's lifetime and dispose of it on shutdown."""
     # Sync routes run in AnyIO's thread pool: one pooled connection per worker thread means
     # a request never waits for a connection while a thread is free to serve it.
-    threads = int(current_default_thread_limiter().total_tokens)
+    threads = int(to_thread.current_default_thread_limiter().total_tokens)
     engine = create_db_engine(settings, pool_size=threads)
     try:
         yield sessionmaker(engine, expire_on_commit=False)

@@ -1,4 +1,4 @@
-"""One error body for every error the API returns: RFC 9457 problem details.
+"""One error body for every error the API returns: RFC 9457 problem details, as JSON.
 
 Database errors are mapped here too, so that no route needs to catch them: a conflict with
 existing data is a 409, a database that cannot be reached is a 503. Neither leaks SQL or
@@ -18,8 +18,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 logger = logging.getLogger(__name__)
-
-PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 class FieldError(BaseModel):
@@ -46,9 +44,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 def problem(status: int, detail: str, errors: list[FieldError] | None = None) -> JSONResponse:
     body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
-    return JSONResponse(
-        body.model_dump(exclude_none=True), status_code=status, media_type=PROBLEM_MEDIA_TYPE
-    )
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -71,7 +67,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
     logger.info("Integrity error: %s", exc)
-    return problem(409, "The request conflicts with data already stored")
+    return problem(409, "The request conflicts with stored data: a unique value is already taken")
 
 
 async def _database_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -7,6 +7,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 TITLE_MAX_LENGTH = 200
 DESCRIPTION_MAX_LENGTH = 2000
+SKU_MAX_LENGTH = 64
 
 
 class Base(DeclarativeBase):
@@ -28,6 +29,8 @@ class Item(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX_LENGTH))
     description: Mapped[str | None] = mapped_column(String(DESCRIPTION_MAX_LENGTH))
+    # A stock-keeping unit: optional, and unique among the items that have one.
+    sku: Mapped[str | None] = mapped_column(String(SKU_MAX_LENGTH), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

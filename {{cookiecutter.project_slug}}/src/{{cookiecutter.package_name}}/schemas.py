@@ -9,12 +9,22 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from .models import DESCRIPTION_MAX_LENGTH, TITLE_MAX_LENGTH
+from .models import DESCRIPTION_MAX_LENGTH, SKU_MAX_LENGTH, TITLE_MAX_LENGTH
 
 Title = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH)
 ]
 Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH)]
+# Stored upper-cased, so that "ab-1" and "AB-1" are the same SKU.
+Sku = Annotated[
+    str,
+    StringConstraints(
+        strip_whitespace=True,
+        to_upper=True,
+        max_length=SKU_MAX_LENGTH,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    ),
+]
 
 
 class ItemCreate(BaseModel):
@@ -24,6 +34,7 @@ class ItemCreate(BaseModel):
 
     title: Title
     description: Description | None = None
+    sku: Sku | None = None
 
 
 class ItemReplace(ItemCreate):
@@ -37,6 +48,7 @@ class ItemUpdate(BaseModel):
 
     title: Title | None = None
     description: Description | None = None
+    sku: Sku | None = None
 
     @field_validator("title")
     @classmethod
@@ -54,6 +66,7 @@ class ItemRead(BaseModel):
     id: int
     title: str
     description: str | None
+    sku: str | None
     created_at: datetime
     updated_at: datetime
 {%- if cookiecutter.database == "sqlite" %}

@@ -20,7 +20,9 @@ def _not_found(item_id: int) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"Item {item_id} not found")
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ItemRead)
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=ItemRead, responses=error_responses(409)
+)
 def create_item(data: ItemCreate, session: SessionDep) -> Item:
     """Create an item."""
     return repository.create_item(session, data)
@@ -46,7 +48,7 @@ def read_item(item_id: ItemId, session: SessionDep) -> Item:
     return item
 
 
-@router.put("/{item_id}", response_model=ItemRead, responses=error_responses(404))
+@router.put("/{item_id}", response_model=ItemRead, responses=error_responses(404, 409))
 def replace_item(item_id: ItemId, data: ItemReplace, session: SessionDep) -> Item:
     """Replace an item's content: fields left out are cleared."""
     item = repository.update_item(session, item_id, data.model_dump())
@@ -55,7 +57,7 @@ def replace_item(item_id: ItemId, data: ItemReplace, session: SessionDep) -> Ite
     return item
 
 
-@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(404))
+@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(404, 409))
 def update_item(item_id: ItemId, data: ItemUpdate, session: SessionDep) -> Item:
     """Change the fields given and leave the others as they are."""
     item = repository.update_item(session, item_id, data.model_dump(exclude_unset=True))
