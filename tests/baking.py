@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import time
-from collections.abc import Sequence
+import urllib.request
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +59,14 @@ def bake(output_dir: Path, **answers: str) -> Path:
     return Path(project)
 
 
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def environment(**extra: str) -> dict[str, str]:
     """This process's environment, minus what would point tools at the template's own venv."""
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
@@ -91,6 +102,27 @@ class Project:
             f"{' '.join(args)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}"
         )
         return result
+
+    @contextmanager
+    def serving(self, env: dict[str, str], log: Path) -> Iterator[str]:
+        """Serve the project with its README's command, on a free port; yield its base URL."""
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        command = [*self.readme_command("serve on http://127.0.0.1:8000"), "--port", str(port)]
+        base = f"http://127.0.0.1:{port}"
+        with log.open("w") as output:
+            server = subprocess.Popen(command, cwd=self.path, env=env, stdout=output, stderr=output)
+            try:
+                deadline = time.monotonic() + 30
+                while not _answers(f"{base}/health"):
+                    assert server.poll() is None, f"the server stopped:\n{log.read_text()}"
+                    assert time.monotonic() < deadline, f"no answer in 30 s:\n{log.read_text()}"
+                    time.sleep(0.1)
+                yield base
+            finally:
+                server.terminate()
+                server.wait(timeout=10)
 
     def readme_command(self, task: str) -> list[str]:
         """The command that the project's README gives for `task` (a row of its table)."""

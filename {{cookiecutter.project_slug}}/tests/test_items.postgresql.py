@@ -237,6 +237,7 @@ async def test_openapi_documents_the_error_body(client: AsyncClient) -> None:
     assert set(paths["/items/{item_id}"]["get"]["responses"]) == {"200", "404", "422", "503"}
     assert set(paths["/items/{item_id}"]["patch"]["responses"]) == {
         "200",
+        "400",
         "404",
         "409",
         "422",

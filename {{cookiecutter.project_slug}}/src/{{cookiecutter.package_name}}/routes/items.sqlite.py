@@ -21,7 +21,10 @@ def _not_found(item_id: int) -> HTTPException:
 
 
 @router.post(
-    "", status_code=status.HTTP_201_CREATED, response_model=ItemRead, responses=error_responses(409)
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ItemRead,
+    responses=error_responses(400, 409),
 )
 def create_item(data: ItemCreate, session: SessionDep) -> Item:
     """Create an item."""
@@ -48,7 +51,7 @@ def read_item(item_id: ItemId, session: SessionDep) -> Item:
     return item
 
 
-@router.put("/{item_id}", response_model=ItemRead, responses=error_responses(404, 409))
+@router.put("/{item_id}", response_model=ItemRead, responses=error_responses(400, 404, 409))
 def replace_item(item_id: ItemId, data: ItemReplace, session: SessionDep) -> Item:
     """Replace an item's content: fields left out are cleared."""
     item = repository.update_item(session, item_id, data.model_dump())
@@ -57,7 +60,7 @@ def replace_item(item_id: ItemId, data: ItemReplace, session: SessionDep) -> Ite
     return item
 
 
-@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(404, 409))
+@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(400, 404, 409))
 def update_item(item_id: ItemId, data: ItemUpdate, session: SessionDep) -> Item:
     """Change the fields given and leave the others as they are."""
     item = repository.update_item(session, item_id, data.model_dump(exclude_unset=True))
