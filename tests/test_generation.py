@@ -131,7 +131,7 @@ def test_free_text_answers_come_out_intact(tmp_path: Path, text: str) -> None:
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["description"] == text
     assert pyproject["project"]["authors"] == [{"name": text, "email": "you@example.com"}]
-    assert set(pyproject["tool"]) == {"uv", "alembic", "pytest", "ruff", "mypy"}
+    assert set(pyproject["tool"]) == {"uv", "alembic", "pytest", "coverage", "ruff", "mypy"}
     for module in project.rglob("*.py"):
         compile(module.read_text(), str(module), "exec")
     main = project / "src" / "weird" / "main.py"

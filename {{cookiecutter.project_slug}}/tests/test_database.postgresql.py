@@ -149,6 +149,21 @@ async def test_an_error_at_commit_rolls_back_and_is_not_a_success(
     assert await count_items(engine) == 0
 
 
+async def test_a_database_error_that_is_a_bug_is_a_500_not_a_503(
+    app: FastAPI, engine: AsyncEngine
+) -> None:
+    @app.get("/bad-statement")
+    async def bad_statement(session: SessionDep) -> None:
+        await session.execute(text("SELECT * FROM no_such_table"))
+
+    async with client_for(app) as client:
+        response = await client.get("/bad-statement")
+
+    assert response.status_code == 500
+    assert response.json()["detail"] == "An unexpected error occurred"
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
 async def test_every_session_is_closed_and_every_connection_returned(
     client: AsyncClient, engine: AsyncEngine
 ) -> None:

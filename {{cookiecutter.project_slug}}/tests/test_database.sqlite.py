@@ -15,7 +15,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx2 import ASGITransport, AsyncClient
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.types import Message, Receive, Scope, Send
 
@@ -128,6 +128,19 @@ def test_an_error_at_commit_rolls_back_and_is_not_a_success(
     assert count_items(engine) == 0
 
 
+def test_a_database_error_that_is_a_bug_is_a_500_not_a_503(app: FastAPI, engine: Engine) -> None:
+    @app.get("/bad-statement")
+    def bad_statement(session: SessionDep) -> None:
+        session.execute(text("SELECT 1 WHERE 1 = ?"))  # a parameter that is never given
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.get("/bad-statement")
+
+    assert response.status_code == 500
+    assert response.json()["detail"] == "An unexpected error occurred"
+    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
 def test_every_session_is_closed_and_every_connection_returned(
     client: TestClient, engine: Engine
 ) -> None:
@@ -182,9 +195,10 @@ def test_health_is_503_when_the_database_does_not_answer(
     unreachable.dispose()
 
 
-def test_settings_refuse_a_database_url_of_another_kind() -> None:
+@pytest.mark.parametrize("url", ["postgresql://user:secret@db/app", "app.db"])
+def test_settings_refuse_a_database_url_of_another_kind(url: str) -> None:
     with pytest.raises(ValueError, match="expected a URL like sqlite:///") as error:
-        Settings(database_url="postgresql://user:secret@db/app")
+        Settings(database_url=url)
     assert "secret" not in str(error.value)
 
 

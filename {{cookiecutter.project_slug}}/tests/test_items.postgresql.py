@@ -214,6 +214,18 @@ async def test_changing_a_missing_item_is_404(client: AsyncClient, method: str) 
     assert response.json()["detail"] == "Item 999 not found"
 
 
+async def test_a_method_the_path_does_not_allow_is_405(client: AsyncClient) -> None:
+    response = await client.delete("/items")
+
+    assert response.status_code == 405
+    assert "allow" in response.headers
+    assert response.json() == {
+        "title": "Method Not Allowed",
+        "status": 405,
+        "detail": "Method Not Allowed",
+    }
+
+
 async def test_delete_answers_204_with_no_body(client: AsyncClient) -> None:
     item = await create(client)
 

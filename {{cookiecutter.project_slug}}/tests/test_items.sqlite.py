@@ -210,6 +210,18 @@ def test_changing_a_missing_item_is_404(client: TestClient, method: str) -> None
     assert response.json()["detail"] == "Item 999 not found"
 
 
+def test_a_method_the_path_does_not_allow_is_405(client: TestClient) -> None:
+    response = client.delete("/items")
+
+    assert response.status_code == 405
+    assert "allow" in response.headers
+    assert response.json() == {
+        "title": "Method Not Allowed",
+        "status": 405,
+        "detail": "Method Not Allowed",
+    }
+
+
 def test_delete_answers_204_with_no_body(client: TestClient) -> None:
     item = create(client)
 

@@ -16,7 +16,6 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
-from starlette.routing import Match, Route
 
 logger = logging.getLogger(__name__)
 
@@ -48,23 +47,12 @@ def problem(status: int, detail: str, errors: list[FieldError] | None = None) ->
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     response = problem(exc.status_code, str(exc.detail))
-    if exc.headers:
+    if exc.headers:  # such as a 405's Allow
         response.headers.update(exc.headers)
-    if exc.status_code == 405:
-        response.headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
     return response
-
-
-def _allowed_methods(request: Request) -> set[str]:
-    # Starlette's Allow header names the methods of one route; a path can have several.
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, Route) and route.matches(request.scope)[0] != Match.NONE:
-            methods |= route.methods or set()
-    return methods
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,0 +1,147 @@
+"""What a team needs on its first day, in every variant: CI, pre-commit, containers, replay."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from .baking import DATABASES, SKIPPED_DIRS, TEMPLATE, Project, bake, environment
+
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str, *args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run one of the template's own dev tools; fail with its output if it fails."""
+    result = subprocess.run([str(BIN / name), *map(str, args)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def load_yaml(path: Path) -> Any:
+    return yaml.safe_load(path.read_text())
+
+
+def test_the_ci_workflow_is_valid_for_github(project: Project) -> None:
+    workflow = project.path / ".github" / "workflows" / "ci.yml"
+    tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", workflow)
+
+    text = workflow.read_text()
+    assert "python-version: ${{ matrix.python-version }}" in text  # GitHub's own syntax, kept
+    job = load_yaml(workflow)["jobs"]["check"]
+    if project.answers["database"] == "postgresql":
+        assert job["services"]["postgres"]["image"].startswith("postgres:")
+        assert job["env"]["TEST_DATABASE_URL"].startswith("postgresql://")
+    else:
+        assert "services" not in job
+
+
+def test_the_ci_workflow_steps_pass_here(project: Project, request: pytest.FixtureRequest) -> None:
+    """Run each `run:` step of the project's workflow, as GitHub would on a fresh checkout."""
+    workflow = load_yaml(project.path / ".github" / "workflows" / "ci.yml")
+    steps = [step["run"] for step in workflow["jobs"]["check"]["steps"] if "run" in step]
+
+    lint = " ".join(project.readme_command("lint, format and type-check"))
+    test = " ".join(project.readme_command("test"))
+
+    assert steps == [f"{lint} --show-diff-on-failure", f"{test} --cov"]
+    run_ci_steps(project, request)
+
+
+def run_ci_steps(project: Project, request: pytest.FixtureRequest, **extra_env: str) -> None:
+    """Run the `run:` steps of the project's CI workflow in the project, in order."""
+    env = environment(**extra_env)
+    if project.answers["database"] == "postgresql":  # in place of the workflow's service
+        env["TEST_DATABASE_URL"] = request.getfixturevalue("postgres_server").get_uri()
+    project.run(["git", "init", "--quiet"])  # pre-commit works on a repository, as in CI
+    project.run(["git", "add", "--all"])
+    workflow = load_yaml(project.path / ".github" / "workflows" / "ci.yml")
+    for step in workflow["jobs"]["check"]["steps"]:
+        if "run" in step:
+            project.run(shlex.split(step["run"]), env=env)
+
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """(instruction, arguments) for each instruction, continuation lines joined."""
+    text = re.sub(r"\\\n\s*", " ", path.read_text())
+    lines = [line.strip() for line in text.splitlines()]
+    return [
+        (line.split(maxsplit=1)[0].upper(), line.split(maxsplit=1)[1])
+        for line in lines
+        if line and not line.startswith("#")
+    ]
+
+
+def test_the_dockerfile_passes_hadolint_and_refers_to_what_exists(project: Project) -> None:
+    dockerfile = project.path / "Dockerfile"
+    tool("hadolint", dockerfile)
+    instructions = dockerfile_instructions(dockerfile)
+    final = instructions[max(i for i, (op, _) in enumerate(instructions) if op == "FROM") :]
+
+    for op, arguments in instructions:
+        if op == "COPY" and "--from=" not in arguments:
+            *sources, _destination = [a for a in arguments.split() if not a.startswith("--")]
+            assert all((project.path / source).exists() for source in sources), arguments
+        if op == "RUN" and "uv sync" in arguments:
+            assert "--no-dev" in arguments
+    package = project.context["package_name"]
+    command = next(arguments for op, arguments in final if op == "CMD")
+    assert f'"{package}.main:app"' in command
+    assert (project.path / "src" / package / "main.py").is_file()
+    assert ("EXPOSE", "8000") in final
+    assert ("USER", "10001") in final
+    healthcheck = next(arguments for op, arguments in final if op == "HEALTHCHECK")
+    assert "http://127.0.0.1:8000/health" in healthcheck
+
+
+def test_compose_is_valid_and_migrates_before_it_serves(project: Project) -> None:
+    compose_file = project.path / "compose.yaml"
+    tool("check-jsonschema", "--builtin-schema", "vendor.compose-spec", compose_file)
+    compose = load_yaml(compose_file)
+    app = compose["services"]["app"]
+    package = project.context["package_name"]
+
+    assert app["build"] == "."
+    assert app["ports"] == ["127.0.0.1:8000:8000"]
+    assert app["command"][-1].startswith("alembic upgrade head && exec uvicorn ")
+    assert f"{package}.main:app --host 0.0.0.0 --port 8000" in app["command"][-1]
+    if project.answers["database"] == "postgresql":
+        db = compose["services"]["db"]
+        assert app["depends_on"] == {"db": {"condition": "service_healthy"}}
+        assert "pg_isready" in " ".join(db["healthcheck"]["test"])
+        assert db["volumes"] == ["db-data:/var/lib/postgresql/data"]
+        assert "db-data" in compose["volumes"]
+        assert "@db:5432/" in app["environment"]["DATABASE_URL"]
+    else:
+        dockerfile = (project.path / "Dockerfile").read_text()
+        assert app["volumes"] == ["data:/data"]
+        assert "data" in compose["volumes"]
+        assert "ENV DATABASE_URL=sqlite:////data/app.db" in dockerfile
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not SKIPPED_DIRS.intersection(path.relative_to(root).parts)
+    }
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_the_recorded_answers_replay_to_an_identical_project(tmp_path: Path, database: str) -> None:
+    answers = {"database": database, "description": 'Answers "recorded", then replayed 🚀'}
+    first = bake(tmp_path / "first", **answers)
+    second = bake(tmp_path / "second", **answers)
+    replay = tmp_path / "replay"
+    command = [sys.executable, "-m", "cookiecutter", "--replay-file"]
+    command += [str(first / ".cookiecutter.json"), "-o", str(replay), str(TEMPLATE)]
+    subprocess.run(command, check=True, capture_output=True)
+
+    assert tree(second) == tree(first)
+    assert tree(replay / first.name) == tree(first)
