@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import NullPool
 
-from {{ cookiecutter.package_name }}.database import create_db_engine, get_sessionmaker
+from {{ cookiecutter.package_name }}.database import Database, create_db_engine
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import Settings, asyncpg_url
 
@@ -131,12 +131,10 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 
 @pytest.fixture
 def app(settings: Settings, connection: AsyncConnection) -> FastAPI:
-    app = create_app(settings)
     sessions = async_sessionmaker(
         connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )
-    app.dependency_overrides[get_sessionmaker] = lambda: sessions
-    return app
+    return create_app(settings, database=Database(sessions=sessions, read_sessions=sessions))
 
 
 @pytest.fixture

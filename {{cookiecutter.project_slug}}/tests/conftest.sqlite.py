@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import sessionmaker
 
-from {{ cookiecutter.package_name }}.database import create_db_engine, get_sessionmaker
+from {{ cookiecutter.package_name }}.database import Database, create_db_engine
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -64,12 +64,10 @@ def connection(engine: Engine) -> Iterator[Connection]:
 
 @pytest.fixture
 def app(settings: Settings, connection: Connection) -> FastAPI:
-    app = create_app(settings)
     sessions = sessionmaker(
         connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
     )
-    app.dependency_overrides[get_sessionmaker] = lambda: sessions
-    return app
+    return create_app(settings, database=Database(sessions=sessions, read_sessions=sessions))
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """The session contract: one session per request, committed before the response is sent,
 rolled back on any error, always closed, and no connection left checked out.
 
-These tests commit for real, to a database file of their own, and watch its connection pool.
+These tests commit for real, to a database file of their own, and watch its connection pools.
 """
 
 import threading
@@ -15,12 +15,19 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx2 import ASGITransport, AsyncClient
-from sqlalchemy import Engine, event, func, select, text
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import Engine, delete, event, func, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
 from starlette.types import Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }} import repository
-from {{ cookiecutter.package_name }}.database import SessionDep, create_db_engine, get_sessionmaker
+from {{ cookiecutter.package_name }}.database import (
+    Database,
+    ReadSessionDep,
+    SessionDep,
+    create_db_engine,
+    database_for,
+)
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.models import Item
 from {{ cookiecutter.package_name }}.schemas import ItemCreate
@@ -48,7 +55,7 @@ def contract_settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def engine(
+def writer(
     contract_settings: Settings, make_engine: Callable[[Settings], Engine]
 ) -> Iterator[Engine]:
     engine = make_engine(contract_settings)
@@ -57,15 +64,35 @@ def engine(
 
 
 @pytest.fixture
-def sessions(engine: Engine) -> sessionmaker[Session]:
-    TrackedSession.made.clear()
-    return sessionmaker(engine, class_=TrackedSession, expire_on_commit=False)
+def reader(contract_settings: Settings, writer: Engine) -> Iterator[Engine]:
+    engine = create_db_engine(contract_settings, read_only=True)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture
-def app(settings: Settings, sessions: sessionmaker[Session]) -> FastAPI:
-    app = create_app(settings)
-    app.dependency_overrides[get_sessionmaker] = lambda: sessions
+def statements(writer: Engine, reader: Engine) -> list[str]:
+    """Every statement the database receives, as sqlite3 sends it: BEGIN and COMMIT too."""
+    sent: list[str] = []
+
+    def trace(connection: Any, _record: Any) -> None:
+        connection.set_trace_callback(sent.append)
+
+    for engine in (writer, reader):
+        engine.dispose()  # the next connections are new ones, traced from the start
+        event.listen(engine, "connect", trace)
+    return sent
+
+
+@pytest.fixture
+def database(writer: Engine, reader: Engine) -> Database:
+    TrackedSession.made.clear()
+    return database_for(writer, reader, class_=TrackedSession)
+
+
+@pytest.fixture
+def app(settings: Settings, database: Database) -> FastAPI:
+    app = create_app(settings, database=database)
 
     @app.post("/fail-after-write")
     def fail_after_write(session: SessionDep) -> None:
@@ -86,11 +113,13 @@ def count_items(engine: Engine) -> int:
         return connection.scalar(select(func.count()).select_from(Item)) or 0
 
 
-def test_commit_happens_before_the_response_is_sent(
-    app: FastAPI, sessions: sessionmaker[Session]
-) -> None:
+def checked_out(*engines: Engine) -> int:
+    return sum(engine.pool.checkedout() for engine in engines)  # type: ignore[attr-defined]
+
+
+def test_commit_happens_before_the_response_is_sent(app: FastAPI, database: Database) -> None:
     events: list[str] = []
-    event.listen(sessions, "after_commit", lambda _session: events.append("commit"))
+    event.listen(database.sessions, "after_commit", lambda _session: events.append("commit"))
 
     async def recording_app(scope: Scope, receive: Receive, send: Send) -> None:
         async def recording_send(message: Message) -> None:
@@ -106,29 +135,31 @@ def test_commit_happens_before_the_response_is_sent(
     assert events == ["commit", "response"]
 
 
-def test_an_error_after_a_write_rolls_it_back(client: TestClient, engine: Engine) -> None:
+def test_an_error_after_a_write_rolls_it_back(client: TestClient, writer: Engine) -> None:
     response = client.post("/fail-after-write")
 
     assert response.status_code == 500
     assert response.json()["detail"] == "An unexpected error occurred"
-    assert count_items(engine) == 0
+    assert count_items(writer) == 0
 
 
 def test_an_error_at_commit_rolls_back_and_is_not_a_success(
-    client: TestClient, engine: Engine, sessions: sessionmaker[Session]
+    client: TestClient, writer: Engine, database: Database
 ) -> None:
     def fail(_session: Session) -> None:
         raise RuntimeError("failure at commit")
 
-    event.listen(sessions, "before_commit", fail)
+    event.listen(database.sessions, "before_commit", fail)
 
     response = client.post("/items", json={"title": "Never saved"})
 
     assert response.status_code == 500
-    assert count_items(engine) == 0
+    assert count_items(writer) == 0
 
 
-def test_a_database_error_that_is_a_bug_is_a_500_not_a_503(app: FastAPI, engine: Engine) -> None:
+def test_a_database_error_that_is_a_bug_is_a_500_not_a_503(
+    app: FastAPI, writer: Engine, reader: Engine
+) -> None:
     @app.get("/bad-statement")
     def bad_statement(session: SessionDep) -> None:
         session.execute(text("SELECT 1 WHERE 1 = ?"))  # a parameter that is never given
@@ -138,11 +169,11 @@ def test_a_database_error_that_is_a_bug_is_a_500_not_a_503(app: FastAPI, engine:
 
     assert response.status_code == 500
     assert response.json()["detail"] == "An unexpected error occurred"
-    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert checked_out(writer, reader) == 0
 
 
 def test_every_session_is_closed_and_every_connection_returned(
-    client: TestClient, engine: Engine
+    client: TestClient, writer: Engine, reader: Engine
 ) -> None:
     item = client.post("/items", json={"title": "Kept"}).json()
     statuses = [
@@ -157,21 +188,43 @@ def test_every_session_is_closed_and_every_connection_returned(
     assert statuses == [200, 404, 422, 500, 204, 200]
     assert len(TrackedSession.made) == 7
     assert all(session.closed for session in TrackedSession.made)
-    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert checked_out(writer, reader) == 0
 
 
-def test_each_connection_enforces_foreign_keys_and_uses_wal(engine: Engine) -> None:
-    with engine.connect() as connection:
+def test_a_read_is_one_statement_and_a_write_takes_the_lock_first(
+    client: TestClient, statements: list[str]
+) -> None:
+    item = client.post("/items", json={"title": "Counted"}).json()
+    written = list(statements)
+    statements.clear()
+
+    assert client.get(f"/items/{item['id']}").status_code == 200
+    assert client.get("/items").json()["total"] == 1
+
+    assert [statement.split()[0] for statement in written] == ["BEGIN", "INSERT", "COMMIT"]
+    assert written[0] == "BEGIN IMMEDIATE"
+    # An item is one SELECT; a page is two, the page and the count.
+    assert [statement.split()[0] for statement in statements] == ["SELECT"] * 3
+
+
+def test_a_read_session_refuses_to_write(reader: Engine) -> None:
+    with Session(reader) as session, pytest.raises(OperationalError, match="readonly"):
+        session.execute(delete(Item))
+
+
+def test_each_connection_enforces_foreign_keys_and_uses_wal(writer: Engine) -> None:
+    with writer.connect() as connection:
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
 def test_the_app_opens_its_own_database_in_its_lifespan(
-    contract_settings: Settings, engine: Engine
+    contract_settings: Settings, writer: Engine
 ) -> None:
     with TestClient(create_app(contract_settings)) as client:
         created = client.post("/items", json={"title": "Through the lifespan"})
         assert created.status_code == 201
+        assert client.get(f"/items/{created.json()['id']}").status_code == 200
         assert client.delete(f"/items/{created.json()['id']}").status_code == 204
 
 
@@ -180,12 +233,11 @@ def test_health_reports_a_database_that_answers(client: TestClient) -> None:
 
 
 def test_health_is_503_when_the_database_does_not_answer(
-    app: FastAPI, settings: Settings, tmp_path: Path
+    settings: Settings, tmp_path: Path
 ) -> None:
-    unreachable = create_db_engine(
-        Settings(database_url=f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}")
-    )
-    app.dependency_overrides[get_sessionmaker] = lambda: sessionmaker(unreachable)
+    url = f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}"
+    unreachable = create_db_engine(Settings(database_url=url))
+    app = create_app(settings, database=database_for(unreachable, unreachable))
 
     with TestClient(app) as client:
         response = client.get("/health")
@@ -203,24 +255,35 @@ def test_settings_refuse_a_database_url_of_another_kind(url: str) -> None:
 
 
 def test_cancelled_requests_close_their_sessions_and_return_their_connections(
-    app: FastAPI, engine: Engine
+    app: FastAPI, writer: Engine, reader: Engine
 ) -> None:
     started, release = threading.Event(), threading.Event()
 
     @app.get("/slow")
-    def slow(session: SessionDep) -> None:
+    def slow(session: ReadSessionDep) -> None:
         session.execute(select(func.count()).select_from(Item))  # holds a connection now
+        started.set()
+        release.wait(timeout=10)
+
+    @app.post("/slow")
+    def slow_write(session: SessionDep) -> None:
+        repository.create_item(session, ItemCreate(title="written slowly"))
         started.set()
         release.wait(timeout=10)
 
     async def cancel_midway() -> None:
         transport = ASGITransport(app=app)
+        with anyio.fail_after(10):
+            await cancel_requests(transport)
+
+    async def cancel_requests(transport: ASGITransport) -> None:
         async with (
             AsyncClient(transport=transport, base_url="http://test") as client,
             anyio.create_task_group() as requests,
         ):
-            for _ in range(5):
+            for _ in range(4):
                 requests.start_soon(client.get, "/slow")
+            requests.start_soon(client.post, "/slow")
             await anyio.to_thread.run_sync(started.wait)
             requests.cancel_scope.cancel()  # as a server does when its client goes away
             release.set()
@@ -229,11 +292,13 @@ def test_cancelled_requests_close_their_sessions_and_return_their_connections(
 
     assert len(TrackedSession.made) == 5
     assert all(session.closed for session in TrackedSession.made)
-    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert checked_out(writer, reader) == 0
+    with TestClient(app) as client:  # the cancelled write gave up its turn to write
+        assert client.post("/items", json={"title": "Next"}).status_code == 201
 
 
 def test_concurrent_writes_do_not_fail_with_database_is_locked(
-    client: TestClient, engine: Engine
+    client: TestClient, writer: Engine, reader: Engine
 ) -> None:
     def create_then_update(n: int) -> tuple[int, int]:
         created = client.post("/items", json={"title": f"Item {n}"})
@@ -244,5 +309,5 @@ def test_concurrent_writes_do_not_fail_with_database_is_locked(
         statuses = list(pool.map(create_then_update, range(200)))
 
     assert statuses == [(201, 200)] * 200
-    assert count_items(engine) == 200
-    assert engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert count_items(writer) == 200
+    assert checked_out(writer, reader) == 0

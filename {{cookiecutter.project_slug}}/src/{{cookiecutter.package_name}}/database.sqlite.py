@@ -1,17 +1,18 @@
-"""The engine, the session factory, and the session each request works in.
+"""The engines, the session factories, and the session each request works in.
 
-A request gets one session from `get_session`. The route and the functions in `repository.py`
-work in it; none of them commits. When the route returns, `get_session` commits, before the
-response is sent, so a client never sees a success for data that failed to save. If anything
-raises, the transaction is rolled back. Either way the session is closed and its connection
-goes back to the pool.
+A request gets one session, from `get_session` if it writes or `get_read_session` if it only
+reads. The route and the functions in `repository.py` work in it; none of them commits. When
+the route returns, `get_session` commits, before the response is sent, so a client never sees
+a success for data that failed to save. If anything raises, the transaction is rolled back.
+Either way the session is closed and its connection goes back to the pool.
 """
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Annotated, Any, cast
 
-from anyio import to_thread
+from anyio import Lock, to_thread
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,12 +21,21 @@ from .settings import Settings
 
 
 def create_db_engine(
-    settings: Settings, *, enforce_foreign_keys: bool = True, **options: Any
+    settings: Settings,
+    *,
+    read_only: bool = False,
+    enforce_foreign_keys: bool = True,
+    **options: Any,
 ) -> Engine:
-    """An engine for `settings.database_url`; `options` go to `create_engine` as they are."""
+    """An engine for `settings.database_url`; `options` go to `create_engine` as they are.
+
+    A read-only engine's connections run each statement as a transaction of its own, and
+    refuse to write. Every transaction of the other engine's takes SQLite's write lock as it
+    begins (BEGIN IMMEDIATE), so that it never fails half-way for want of it.
+    """
     engine = create_engine(
         settings.database_url,
-        # Sessions are opened and closed in FastAPI's worker threads, not always the same one.
+        # Sessions are opened in one thread and used in another: FastAPI's worker threads.
         connect_args={"check_same_thread": False, "timeout": settings.busy_timeout},
         **options,
     )
@@ -33,12 +43,14 @@ def create_db_engine(
 
     @event.listens_for(engine, "connect")
     def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin (see `_begin`).
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         # SQLite enforces foreign keys only for connections that ask for it.
         if enforce_foreign_keys:
             cursor.execute("PRAGMA foreign_keys = ON")
+        if read_only:
+            cursor.execute("PRAGMA query_only = ON")
         if not in_memory:
             # Write-ahead logging lets readers and a writer work at the same time; with it,
             # synchronous=NORMAL is durable across application crashes and much faster.
@@ -46,42 +58,70 @@ def create_db_engine(
             cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _begin(connection: Any) -> None:
-        # The sqlite3 module would begin transactions only before INSERT, UPDATE and DELETE,
-        # leaving reads and savepoints outside them. An explicit BEGIN makes every session
-        # one real transaction.
-        connection.exec_driver_sql("BEGIN")
+    if not read_only:
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
 
 
+@dataclass(frozen=True)
+class Database:
+    sessions: sessionmaker[Session]  # for requests that write
+    read_sessions: sessionmaker[Session]  # for requests that only read
+    # SQLite lets one connection write at a time. Requests that write wait for their turn
+    # here, in the event loop, rather than in worker threads: a thread waiting for the write
+    # lock could hold the very worker that the lock's holder needs to finish its request.
+    write_turn: Lock = field(default_factory=Lock)
+
+
+def database_for(writer: Engine, reader: Engine, **session_options: Any) -> Database:
+    return Database(
+        sessions=sessionmaker(writer, expire_on_commit=False, **session_options),
+        read_sessions=sessionmaker(reader, expire_on_commit=False, **session_options),
+    )
+
+
 @asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[sessionmaker[Session]]:
-    """Create the engine for the application's lifetime and dispose of it on shutdown."""
-    # Sync routes run in AnyIO's thread pool: one pooled connection per worker thread means
-    # a request never waits for a connection while a thread is free to serve it.
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    """Create the engines for the application's lifetime and dispose of them on shutdown."""
+    # Sync routes run in AnyIO's thread pool: a pooled connection for each worker thread, and
+    # more when needed rather than a wait (SQLite's connections are cheap).
     threads = int(to_thread.current_default_thread_limiter().total_tokens)
-    engine = create_db_engine(settings, pool_size=threads)
+    writer = create_db_engine(settings, pool_size=threads, max_overflow=-1)
+    reader = create_db_engine(settings, read_only=True, pool_size=threads, max_overflow=-1)
     try:
-        yield sessionmaker(engine, expire_on_commit=False)
+        yield database_for(writer, reader)
     finally:
-        engine.dispose()
+        writer.dispose()
+        reader.dispose()
 
 
-def get_sessionmaker(request: Request) -> sessionmaker[Session]:
-    """The session factory that the application's lifespan opened (tests override this)."""
-    return cast(sessionmaker[Session], request.state.sessionmaker)
+def _database(request: Request) -> Database:
+    return cast(Database, request.app.state.database)
 
 
-def get_session(
-    factory: Annotated[sessionmaker[Session], Depends(get_sessionmaker)],
-) -> Iterator[Session]:
+# Both dependencies are async, though the session is not: they run in the event loop, so a
+# request makes no extra trip to a worker thread for its session. What they do there waits
+# on nothing: a Session is made without I/O, a read session has no transaction to end, and a
+# COMMIT in write-ahead-log mode appends to a local file and needs no lock it does not hold.
+async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session and one transaction per request: commit on success, roll back on error."""
-    with factory.begin() as session:
+    database = _database(request)
+    async with database.write_turn:
+        with database.sessions.begin() as session:
+            yield session
+
+
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """A session for a request that only reads: each statement sees committed data."""
+    with _database(request).read_sessions() as session:
         yield session
 
 
 # scope="function" runs the code after `yield` (the commit) as soon as the route returns,
 # before the response is sent. The default scope would run it after the response is sent.
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]

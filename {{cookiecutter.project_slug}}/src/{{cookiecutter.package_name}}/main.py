@@ -2,29 +2,32 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 from fastapi import FastAPI
 
-from .database import open_database
+from .database import Database, open_database
 from .errors import install_error_handlers
 from .routes import health, items
 from .settings import Settings, get_settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
+    """The application; it opens the database in `settings` unless given one (as tests do)."""
     settings = settings or get_settings()
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with open_database(settings) as sessionmaker:
-            yield {"sessionmaker": sessionmaker}
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_database(settings) as opened:
+            app.state.database = opened
+            yield
 
     app = FastAPI(
         title={{ cookiecutter.project_name | string_literal }},
         description={{ cookiecutter.description | string_literal }},
-        lifespan=lifespan,
+        lifespan=None if database else lifespan,
     )
+    if database:
+        app.state.database = database
     install_error_handlers(app)
     app.include_router(items.router)
     app.include_router(health.router)

@@ -3,14 +3,14 @@
 from fastapi import APIRouter
 from sqlalchemy import text
 
-from ..database import SessionDep
+from ..database import ReadSessionDep
 from ..errors import error_responses
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/health", responses=error_responses(503))
-async def health(session: SessionDep) -> dict[str, str]:
+async def health(session: ReadSessionDep) -> dict[str, str]:
     """Answer 200 when the database answers a query, 503 when it does not."""
     await session.execute(text("SELECT 1"))
     return {"status": "ok", "database": "ok"}

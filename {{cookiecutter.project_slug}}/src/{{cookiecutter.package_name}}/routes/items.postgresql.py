@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Response, status
 
 from .. import repository
-from ..database import SessionDep
+from ..database import ReadSessionDep, SessionDep
 from ..errors import error_responses
 from ..models import Item
 from ..schemas import ItemCreate, ItemPage, ItemRead, ItemReplace, ItemUpdate
@@ -33,7 +33,7 @@ async def create_item(data: ItemCreate, session: SessionDep) -> Item:
 
 @router.get("", response_model=ItemPage)
 async def list_items(
-    session: SessionDep,
+    session: ReadSessionDep,
     offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, object]:
@@ -43,7 +43,7 @@ async def list_items(
 
 
 @router.get("/{item_id}", response_model=ItemRead, responses=error_responses(404))
-async def read_item(item_id: ItemId, session: SessionDep) -> Item:
+async def read_item(item_id: ItemId, session: ReadSessionDep) -> Item:
     """Read one item."""
     item = await repository.get_item(session, item_id)
     if item is None:

@@ -1,0 +1,94 @@
+"""The ceiling for the SQLite variant: Starlette and the sqlite3 module in the thread pool, no
+validation, no ORM. It answers the same requests with the same queries as the service."""
+
+import os
+import sqlite3
+import threading
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+PATH = os.environ["DATABASE_URL"].removeprefix("sqlite:///")
+COLUMNS = "id, title, description, sku, created_at, updated_at"
+local = threading.local()
+
+
+def connection() -> sqlite3.Connection:
+    if not hasattr(local, "connection"):
+        local.connection = sqlite3.connect(PATH, isolation_level=None, timeout=5)
+        local.connection.row_factory = sqlite3.Row
+        local.connection.execute("PRAGMA journal_mode = WAL")
+        local.connection.execute("PRAGMA synchronous = NORMAL")
+    return local.connection
+
+
+def one(sql: str, *parameters: Any) -> dict[str, Any] | None:
+    row = connection().execute(sql, parameters).fetchone()
+    return dict(row) if row else None
+
+
+def page(limit: int, offset: int) -> dict[str, Any]:
+    db = connection()
+    total = db.execute("SELECT count(*) FROM items").fetchone()[0]
+    rows = db.execute(
+        f"SELECT {COLUMNS} FROM items ORDER BY id LIMIT ? OFFSET ?", (limit, offset)
+    ).fetchall()
+    return {"items": [dict(row) for row in rows], "total": total, "offset": offset, "limit": limit}
+
+
+def write(sql: str, *parameters: Any) -> dict[str, Any] | None:
+    db = connection()
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        row = db.execute(sql, parameters).fetchone()
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return dict(row) if row else None
+
+
+async def read_item(request: Request) -> Response:
+    item_id = int(request.path_params["item_id"])
+    item = await run_in_threadpool(one, f"SELECT {COLUMNS} FROM items WHERE id = ?", item_id)
+    return JSONResponse(item) if item else JSONResponse({"detail": "not found"}, 404)
+
+
+async def list_items(request: Request) -> Response:
+    limit = int(request.query_params.get("limit", 20))
+    offset = int(request.query_params.get("offset", 0))
+    return JSONResponse(await run_in_threadpool(page, limit, offset))
+
+
+async def create_item(request: Request) -> Response:
+    body = await request.json()
+    sql = f"INSERT INTO items (title, description, sku) VALUES (?, ?, ?) RETURNING {COLUMNS}"
+    item = await run_in_threadpool(
+        write, sql, body["title"], body.get("description"), body.get("sku")
+    )
+    return JSONResponse(item, 201)
+
+
+async def update_item(request: Request) -> Response:
+    body = await request.json()
+    sql = (
+        "UPDATE items SET description = ?, updated_at = CURRENT_TIMESTAMP WHERE id = ?"
+        f" RETURNING {COLUMNS}"
+    )
+    item_id = int(request.path_params["item_id"])
+    item = await run_in_threadpool(write, sql, body["description"], item_id)
+    return JSONResponse(item) if item else JSONResponse({"detail": "not found"}, 404)
+
+
+app = Starlette(
+    routes=[
+        Route("/items", list_items, methods=["GET"]),
+        Route("/items", create_item, methods=["POST"]),
+        Route("/items/{item_id:int}", read_item, methods=["GET"]),
+        Route("/items/{item_id:int}", update_item, methods=["PATCH"]),
+    ]
+)

