@@ -25,7 +25,9 @@ ENDPOINTS = [
     Endpoint("GET /items/{id}", "get_item.lua", "GET", "/items/5000"),
     Endpoint("GET /items?limit=50", "list_items.lua", "GET", "/items?limit=50"),
     Endpoint("POST /items", "create_item.lua", "POST", "/items", '{"title": "Benchmark item"}'),
-    Endpoint("PATCH /items/{id}", "update_item.lua", "PATCH", "/items/5000", '{"description": "x"}'),
+    Endpoint(
+        "PATCH /items/{id}", "update_item.lua", "PATCH", "/items/5000", '{"description": "x"}'
+    ),
 ]
 
 
@@ -48,14 +50,17 @@ def saturate(base: str, endpoint: Endpoint, seconds: int, connections: int = 32)
     out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.MULTILINE))
     p50, p99 = (re.fullmatch(r"([\d.]+)(\w+)", latency[p]) for p in ("50", "99"))
-    assert p50 and p99, out
+    assert p50, out
+    assert p99, out
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     errors = int(non_2xx.group(1)) if non_2xx else 0
     errors += sum(map(int, socket.groups())) if socket else 0
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     assert rps, out
-    return Sample(float(rps.group(1)), _milliseconds(*p50.groups()), _milliseconds(*p99.groups()), errors)
+    return Sample(
+        float(rps.group(1)), _milliseconds(*p50.groups()), _milliseconds(*p99.groups()), errors
+    )
 
 
 def at_rate(base: str, endpoint: Endpoint, rate: float, seconds: int, workers: int = 8) -> Sample:
@@ -73,7 +78,8 @@ def at_rate(base: str, endpoint: Endpoint, rate: float, seconds: int, workers: i
     errors = sum(int(n) for code, n in statuses if not code.startswith("2"))
     errors += sum(int(n) for n in failures)
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert rps and latency, out
+    assert rps, out
+    assert latency, out
     return Sample(
         float(rps.group(1)), float(latency["50"]) * 1000, float(latency["99"]) * 1000, errors
     )

@@ -33,7 +33,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
-
 from load import ENDPOINTS, Sample, at_rate, saturate
 
 HERE = Path(__file__).resolve().parent
@@ -89,19 +88,30 @@ def database_for(database: str, workdir: Path) -> Iterator[str]:
 def prepared(database: str, workdir: Path) -> Iterator[Variant]:
     """Render, install, migrate and seed one variant."""
     started = time.perf_counter()
-    project = Path(cookiecutter(str(TEMPLATE), no_input=True, output_dir=str(workdir),
-                                extra_context={"database": database}))
+    project = Path(
+        cookiecutter(
+            str(TEMPLATE),
+            no_input=True,
+            output_dir=str(workdir),
+            extra_context={"database": database},
+        )
+    )
     render = time.perf_counter() - started
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
     started = time.perf_counter()
     run(["uv", "sync"], project, env)
     install = time.perf_counter() - started
-    package = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]["package_name"]
+    package = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"][
+        "package_name"
+    ]
     with database_for(database, workdir) as url:
         env = env | {"DATABASE_URL": url, "BENCH_PACKAGE": package}
         run(["uv", "run", "alembic", "upgrade", "head"], project, env)
-        run(["uv", "run", "python", str(HERE / "in_project.py"), "seed", package, str(ITEMS)],
-            project, env)
+        run(
+            ["uv", "run", "python", str(HERE / "in_project.py"), "seed", package, str(ITEMS)],
+            project,
+            env,
+        )
         yield Variant(database, project, package, env, {"render": render, "install": install})
 
 
@@ -135,35 +145,44 @@ def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
 
 def round_trips(variant: Variant) -> dict[str, float]:
     command = ["uv", "run", "python", str(HERE / "in_project.py"), "round-trips", variant.package]
-    out = subprocess.run(command, cwd=variant.project, env=variant.env, check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        command, cwd=variant.project, env=variant.env, check=True, capture_output=True, text=True
+    ).stdout
     return {name: counts["per_request"] for name, counts in json.loads(out).items()}
 
 
 def measure(variant: Variant, seconds: int, rounds: int) -> dict[str, dict[str, dict[str, Sample]]]:
     """Per endpoint and app: the median sample at saturation, and the sample at half load."""
-    saturated: dict[str, dict[str, list[Sample]]] = {e.name: {a: [] for a in APPS} for e in ENDPOINTS}
+    saturated: dict[str, dict[str, list[Sample]]] = {
+        e.name: {a: [] for a in APPS} for e in ENDPOINTS
+    }
     half: dict[str, dict[str, Sample]] = {e.name: {} for e in ENDPOINTS}
     with ExitStack() as stack:
-        bases = {app: stack.enter_context(serving(variant, app, 8100 + i)) for i, app in enumerate(APPS)}
+        bases = {
+            app: stack.enter_context(serving(variant, app, 8100 + i)) for i, app in enumerate(APPS)
+        }
         say(f"database:{variant.database}: warming up")
         for endpoint in ENDPOINTS:
             for app in APPS:
                 saturate(bases[app], endpoint, 1)
         for n in range(rounds):
-            order = APPS[n % len(APPS):] + APPS[: n % len(APPS)]  # no app always goes first
+            order = APPS[n % len(APPS) :] + APPS[: n % len(APPS)]  # no app always goes first
             for endpoint in ENDPOINTS:
                 for app in order:
                     sample = saturate(bases[app], endpoint, seconds)
                     saturated[endpoint.name][app].append(sample)
-                    say(f"database:{variant.database}: round {n + 1}/{rounds} {endpoint.name:20}"
-                        f" {app:9} {sample.rps:8.0f} req/s")
+                    say(
+                        f"database:{variant.database}: round {n + 1}/{rounds} {endpoint.name:20}"
+                        f" {app:9} {sample.rps:8.0f} req/s"
+                    )
         for endpoint in ENDPOINTS:
             for app in APPS:
                 rate = statistics.median(s.rps for s in saturated[endpoint.name][app]) / 2
                 half[endpoint.name][app] = at_rate(bases[app], endpoint, rate, seconds)
-                say(f"database:{variant.database}: half load {endpoint.name:20} {app:9}"
-                    f" p99 {half[endpoint.name][app].p99_ms:.2f} ms")
+                say(
+                    f"database:{variant.database}: half load {endpoint.name:20} {app:9}"
+                    f" p99 {half[endpoint.name][app].p99_ms:.2f} ms"
+                )
     return {
         name: {
             app: {"saturated": median_sample(samples), "half": half[name][app]}
@@ -182,8 +201,9 @@ def median_sample(samples: list[Sample]) -> Sample:
     )
 
 
-def table(variant: Variant, results: dict[str, dict[str, dict[str, Sample]]],
-          trips: dict[str, float]) -> list[str]:
+def table(
+    variant: Variant, results: dict[str, dict[str, dict[str, Sample]]], trips: dict[str, float]
+) -> list[str]:
     lines = [
         f"database:{variant.database}",
         "| endpoint | app | req/s | p50 ms | p99 ms | half-load p50 ms | half-load p99 ms"
@@ -204,13 +224,19 @@ def table(variant: Variant, results: dict[str, dict[str, dict[str, Sample]]],
     return lines
 
 
+def verdict(met: bool) -> str:
+    return "met" if met else "MISSED"
+
+
 def targets(variant: Variant, results: dict[str, dict[str, dict[str, Sample]]]) -> list[str]:
     get = results["GET /items/{id}"]
     ratio = get["service"]["saturated"].rps / get["ceiling"]["saturated"].rps
     p99 = get["service"]["half"].p99_ms
-    errors = sum(by_app["service"][kind].errors for by_app in results.values()
-                 for kind in ("saturated", "half"))
-    verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
+    errors = sum(
+        by_app["service"][kind].errors
+        for by_app in results.values()
+        for kind in ("saturated", "half")
+    )
     return [
         f"database:{variant.database}: GET /items/{{id}} at {ratio:.2f}x the ceiling"
         f" (target 0.30x: {verdict(ratio >= 0.3)}); p99 at half load {p99:.2f} ms"
@@ -223,7 +249,9 @@ def targets(variant: Variant, results: dict[str, dict[str, dict[str, Sample]]]) 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--database", action="append", choices=["sqlite", "postgresql"])
     parser.add_argument("--seconds", type=int, default=4, help="length of each measurement")
     parser.add_argument("--rounds", type=int, default=3)
@@ -248,10 +276,26 @@ def main() -> None:
         seconds = time.perf_counter() - started
         outcome = "passed" if suite.returncode == 0 else "FAILED"
         summary.append(f"template test suite: {seconds:.0f} s, {outcome} (target 180 s)")
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), "unknown CPU")
-    say("\n".join([*report, "", *summary, "", f"Machine: {os.cpu_count()} cores, {cpu};"
-                   f" Python {sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}"]))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    say(
+        "\n".join(
+            [
+                *report,
+                "",
+                *summary,
+                "",
+                f"Machine: {os.cpu_count()} cores, {cpu};"
+                f" Python {sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}",
+            ]
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -52,10 +52,7 @@ async def insert_item(title: str, description: str | None, sku: str | None) -> A
 
 
 async def patch_item(item_id: int, description: str | None) -> Any:
-    sql = (
-        "UPDATE items SET description = $1, updated_at = now() WHERE id = $2"
-        f" RETURNING {COLUMNS}"
-    )
+    sql = f"UPDATE items SET description = $1, updated_at = now() WHERE id = $2 RETURNING {COLUMNS}"
     return await pool.fetchrow(sql, description, item_id)
 
 

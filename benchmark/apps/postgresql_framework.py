@@ -6,7 +6,6 @@ import os
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Query
-
 from postgresql_ceiling import fetch_item, fetch_page, insert_item, lifespan, patch_item
 
 schemas = importlib.import_module(f"{os.environ['BENCH_PACKAGE']}.schemas")

@@ -6,7 +6,6 @@ import os
 from typing import Annotated, Any
 
 from fastapi import FastAPI, HTTPException, Path, Query
-
 from sqlite_ceiling import COLUMNS, one, page, write
 
 schemas = importlib.import_module(f"{os.environ['BENCH_PACKAGE']}.schemas")
