@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 URL = os.environ["DATABASE_URL"]
-POOL_SIZE = int(os.environ.get("POOL_SIZE", 10)) + int(os.environ.get("MAX_OVERFLOW", 10))
+POOL_SIZE = int(os.environ.get("POOL_SIZE", 20)) + int(os.environ.get("MAX_OVERFLOW", 0))
 COLUMNS = "id, title, description, sku, created_at, updated_at"
 pool: asyncpg.Pool
 

@@ -17,10 +17,13 @@ class Settings(BaseSettings):
     database_url: str = Field(
         default="postgresql+asyncpg://postgres@localhost:5432/items", repr=False
     )
-    # Connections kept open, and how many more may be opened under load, in each of the two
-    # pools: one for the requests that write, one for those that only read.
-    pool_size: int = Field(default=10, ge=1)
-    max_overflow: int = Field(default=10, ge=0)
+    # Connections in each of the two pools (one for the requests that write, one for those
+    # that only read), and how many more either may open under load. Extra connections are
+    # closed as soon as they are returned to a full pool, so under steady load they are
+    # opened and closed over and over (hundreds a second); a request that finds every
+    # connection busy waits for one instead, up to `pool_timeout`.
+    pool_size: int = Field(default=20, ge=1)
+    max_overflow: int = Field(default=0, ge=0)
     # Seconds a request waits for a free connection, and for a new one to connect.
     pool_timeout: float = Field(default=5.0, gt=0)
     connect_timeout: float = Field(default=5.0, gt=0)
