@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -66,5 +67,13 @@ def main(project: Path, answers: dict[str, Any]) -> int:
     return 0
 
 
+def remove_rendered_copy(script: Path) -> None:
+    """Cookiecutter runs each hook from a rendered copy in the temporary directory and leaves
+    the copy there; remove it, so that making a project leaves nothing behind but the project."""
+    if script.parent.resolve() == Path(tempfile.gettempdir()).resolve():
+        script.unlink(missing_ok=True)
+
+
 if __name__ == "__main__":
+    remove_rendered_copy(Path(__file__))
     sys.exit(main(Path.cwd(), json.loads(r"""{{ cookiecutter | tojson }}""")))

@@ -10,6 +10,8 @@ import json
 import keyword
 import re
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 MAX_NAME_LENGTH = 64
@@ -91,7 +93,15 @@ def main(answers: dict[str, Any]) -> int:
     return 1 if problems else 0
 
 
+def remove_rendered_copy(script: Path) -> None:
+    """Cookiecutter runs each hook from a rendered copy in the temporary directory and leaves
+    the copy there; remove it, so that making a project leaves nothing behind but the project."""
+    if script.parent.resolve() == Path(tempfile.gettempdir()).resolve():
+        script.unlink(missing_ok=True)
+
+
 if __name__ == "__main__":
+    remove_rendered_copy(Path(__file__))
     # Cookiecutter may run on an older Python than the project needs; say so before any file.
     if sys.version_info < (3, 11):  # noqa: UP036
         sys.exit("Error: this template needs Python 3.11 or newer to run cookiecutter")

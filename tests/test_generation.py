@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 import tomllib
@@ -13,10 +14,12 @@ import pytest
 from .baking import TEMPLATE, bake, checked_answers
 
 
-def cookiecutter(output_dir: Path, *answers: str) -> subprocess.CompletedProcess[str]:
+def cookiecutter(
+    output_dir: Path, *answers: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(output_dir)]
     return subprocess.run(
-        [*command, str(TEMPLATE), *answers], capture_output=True, text=True, check=False
+        [*command, str(TEMPLATE), *answers], capture_output=True, text=True, check=False, env=env
     )
 
 
@@ -55,6 +58,19 @@ def test_a_bad_answer_is_refused_and_nothing_is_left(
     assert result.returncode != 0
     assert f"Error: {message}" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_making_a_project_leaves_nothing_in_the_temporary_directory(tmp_path: Path) -> None:
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    env = os.environ | {"TMPDIR": str(temporary)}
+
+    made = cookiecutter(tmp_path / "made", env=env)
+    refused = cookiecutter(tmp_path / "refused", "project_slug=1st-service", env=env)
+
+    assert made.returncode == 0, made.stderr
+    assert refused.returncode != 0
+    assert list(temporary.iterdir()) == []
 
 
 def test_an_empty_slug_is_refused_by_cookiecutter_and_nothing_is_written(tmp_path: Path) -> None:
