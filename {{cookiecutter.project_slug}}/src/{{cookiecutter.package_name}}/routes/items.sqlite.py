@@ -44,7 +44,7 @@ def list_items(
 
 # Reading one item by its key runs in the event loop, like the session it reads in: it is one
 # indexed lookup in a local file, and in write-ahead-log mode a read waits for no lock, so it
-# takes less time than the hand-off to a worker thread would (measured: about 1.7 times the
+# takes less time than the hand-off to a worker thread would (measured: about 1.3 times the
 # requests per second under load). Routes whose work grows with the table (the list, with its
 # count) or that may wait for the write lock (all writes) run in worker threads.
 @router.get("/{item_id}", response_model=ItemRead, responses=error_responses(404))
