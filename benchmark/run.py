@@ -257,7 +257,7 @@ def targets(variant: Variant, results: Results, per_round: Rounds) -> list[str]:
     )
     return [
         f"database:{variant.database}: GET /items/{{id}} at {ratio:.3f}x the ceiling"
-        f" (rounds {min(ratios):.2f}x-{max(ratios):.2f}x; target 0.30x:"
+        f" (rounds {min(ratios):.3f}x-{max(ratios):.3f}x; target 0.30x:"
         f" {verdict(ratio >= 0.3)}); p99 at half load {p99:.2f} ms"
         f" (target 10 ms: {verdict(p99 <= 10)}); service errors {errors}"
         f" (target 0: {verdict(errors == 0)})",

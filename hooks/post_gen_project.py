@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
@@ -67,11 +68,15 @@ def main(project: Path, answers: dict[str, Any]) -> int:
     return 0
 
 
+# Each hook has its own copy: cookiecutter runs a hook alone, so the two cannot share a module.
 def remove_rendered_copy(script: Path) -> None:
     """Cookiecutter runs each hook from a rendered copy in the temporary directory and leaves
-    the copy there; remove it, so that making a project leaves nothing behind but the project."""
+    the copy there; remove it, so that making a project leaves nothing behind but the project.
+    A copy that cannot be removed (a scanner holding it, say) is left: it is not worth failing
+    the generation for."""
     if script.parent.resolve() == Path(tempfile.gettempdir()).resolve():
-        script.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            script.unlink()
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ the hook fails, and cookiecutter removes the project directory it had just creat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import keyword
 import re
@@ -93,16 +94,20 @@ def main(answers: dict[str, Any]) -> int:
     return 1 if problems else 0
 
 
+# Each hook has its own copy: cookiecutter runs a hook alone, so the two cannot share a module.
 def remove_rendered_copy(script: Path) -> None:
     """Cookiecutter runs each hook from a rendered copy in the temporary directory and leaves
-    the copy there; remove it, so that making a project leaves nothing behind but the project."""
+    the copy there; remove it, so that making a project leaves nothing behind but the project.
+    A copy that cannot be removed (a scanner holding it, say) is left: it is not worth failing
+    the generation for."""
     if script.parent.resolve() == Path(tempfile.gettempdir()).resolve():
-        script.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            script.unlink()
 
 
 if __name__ == "__main__":
-    remove_rendered_copy(Path(__file__))
     # Cookiecutter may run on an older Python than the project needs; say so before any file.
     if sys.version_info < (3, 11):  # noqa: UP036
         sys.exit("Error: this template needs Python 3.11 or newer to run cookiecutter")
+    remove_rendered_copy(Path(__file__))
     sys.exit(main(json.loads(r"""{{ cookiecutter | tojson }}""")))

@@ -261,11 +261,13 @@ async def test_the_app_opens_its_own_database_in_its_lifespan(
 ) -> None:
     app = create_app(contract_settings)
 
+    threshold = gc.get_threshold()
     async with app.router.lifespan_context(app), client_for(app) as client:
         created = await client.post("/items", json={"title": "Through the lifespan"})
         assert created.status_code == 201
         assert gc.get_freeze_count() > 0  # what startup made is out of the collector's way
         assert (await client.delete(f"/items/{created.json()['id']}")).status_code == 204
+    assert (gc.get_freeze_count(), gc.get_threshold()) == (0, threshold)  # undone at shutdown
 
 
 async def test_health_reports_a_database_that_answers(client: AsyncClient) -> None:

@@ -222,12 +222,14 @@ def test_each_connection_enforces_foreign_keys_and_uses_wal(writer: Engine) -> N
 def test_the_app_opens_its_own_database_in_its_lifespan(
     contract_settings: Settings, writer: Engine
 ) -> None:
+    threshold = gc.get_threshold()
     with TestClient(create_app(contract_settings)) as client:
         created = client.post("/items", json={"title": "Through the lifespan"})
         assert created.status_code == 201
         assert gc.get_freeze_count() > 0  # what startup made is out of the collector's way
         assert client.get(f"/items/{created.json()['id']}").status_code == 200
         assert client.delete(f"/items/{created.json()['id']}").status_code == 204
+    assert (gc.get_freeze_count(), gc.get_threshold()) == (0, threshold)  # undone at shutdown
 
 
 def test_health_reports_a_database_that_answers(client: TestClient) -> None:

@@ -105,8 +105,9 @@ def _database(request: Request) -> Database:
 
 # Both dependencies are async, though the session is not: they run in the event loop, so a
 # request makes no extra trip to a worker thread for its session. What they do there waits
-# on nothing: a Session is made without I/O, a read session has no transaction to end, and a
-# COMMIT in write-ahead-log mode appends to a local file and needs no lock it does not hold.
+# on no other connection: a Session is made without I/O, a read session has no transaction to
+# end, and a COMMIT in write-ahead-log mode appends to a local file with the lock it already
+# holds (about every thousand pages, it also copies the log back into the database file).
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session and one transaction per request: commit on success, roll back on error."""
     database = _database(request)

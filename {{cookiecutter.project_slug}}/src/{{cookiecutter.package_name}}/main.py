@@ -1,8 +1,8 @@
 """The application: its routes, its error handlers, and the database it opens for its lifetime."""
 
 import gc
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from fastapi import FastAPI
 
@@ -12,18 +12,26 @@ from .routes import health, items
 from .settings import Settings, get_settings
 
 
-def settle_garbage_collector() -> None:
-    """Spend less of each request in Python's cycle collector.
+@contextmanager
+def settled_garbage_collector() -> Iterator[None]:
+    """Spend less of each request in Python's cycle collector, while the service runs.
 
     What the service builds as it starts (routes, models, mappers, schemas) lives as long as
     the process: freezing it spares every full collection from walking it again. A request
-    makes thousands of short-lived objects, so the youngest generation is collected every
-    10,000 new objects instead of 700. Together they raised throughput under load by about
-    a fifth, with no more memory in use.
+    makes thousands of short-lived objects, so the youngest generation is collected once
+    allocations outnumber deallocations by 10,000 rather than by Python's default (700; 2,000
+    from Python 3.13). Together they raised throughput under load by about a fifth, with no
+    more memory in use. Both are undone at shutdown.
     """
+    threshold = gc.get_threshold()
     gc.collect()
     gc.freeze()
-    gc.set_threshold(10_000, *gc.get_threshold()[1:])
+    gc.set_threshold(10_000, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -34,8 +42,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_database(settings) as opened:
             app.state.database = opened
-            settle_garbage_collector()
-            yield
+            with settled_garbage_collector():
+                yield
 
     app = FastAPI(
         title={{ cookiecutter.project_name | string_literal }},
