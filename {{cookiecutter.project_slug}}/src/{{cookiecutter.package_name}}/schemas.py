@@ -1,10 +1,6 @@
 """The API's request and response bodies."""
 
-{% if cookiecutter.database == "sqlite" -%}
-from datetime import UTC, datetime
-{%- else -%}
 from datetime import datetime
-{%- endif %}
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
@@ -71,14 +67,6 @@ class ItemRead(BaseModel):
     sku: str | None
     created_at: datetime
     updated_at: datetime
-{%- if cookiecutter.database == "sqlite" %}
-
-    @field_validator("created_at", "updated_at")
-    @classmethod
-    def _as_utc(cls, value: datetime) -> datetime:
-        # SQLite has no time zones: it stores the database's UTC clock without an offset.
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
-{%- endif %}
 
 
 class ItemPage(BaseModel):

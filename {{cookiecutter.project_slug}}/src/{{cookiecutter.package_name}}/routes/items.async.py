@@ -10,8 +10,9 @@ from ..errors import error_responses
 from ..models import Item
 from ..schemas import ItemCreate, ItemPage, ItemRead, ItemReplace, ItemUpdate
 
-# Ids are 32-bit on every database this project supports.
-ItemId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+# Ids and offsets are 32-bit integers on every database this project supports.
+MAX_INT = 2**31 - 1
+ItemId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
 router = APIRouter(prefix="/items", tags=["items"], responses=error_responses(422, 503))
 
@@ -31,15 +32,16 @@ async def create_item(data: ItemCreate, session: SessionDep) -> Item:
     return await repository.create_item(session, data)
 
 
-@router.get("", response_model=ItemPage)
+@router.get("")
 async def list_items(
     session: ReadSessionDep,
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-) -> dict[str, object]:
+) -> ItemPage:
     """List items, oldest first, a page at a time."""
     items, total = await repository.list_items(session, offset=offset, limit=limit)
-    return {"items": items, "total": total, "offset": offset, "limit": limit}
+    page = {"items": items, "total": total, "offset": offset, "limit": limit}
+    return ItemPage.model_validate(page, from_attributes=True)
 
 
 @router.get("/{item_id}", response_model=ItemRead, responses=error_responses(404))

@@ -3,10 +3,10 @@
 import logging
 
 from alembic import context
-from sqlalchemy import Connection
+from sqlalchemy import Connection, create_engine
 from sqlalchemy.pool import NullPool
 
-from {{ cookiecutter.package_name }}.database import create_db_engine
+from {{ cookiecutter.package_name }} import dialect
 from {{ cookiecutter.package_name }}.models import Base
 from {{ cookiecutter.package_name }}.settings import get_settings
 
@@ -35,7 +35,10 @@ def run_migrations_online() -> None:
         return
     # Batch mode rebuilds a table by copying it and dropping the original: with foreign keys
     # enforced, that drop would cascade to the rows that refer to it.
-    engine = create_db_engine(get_settings(), enforce_foreign_keys=False, poolclass=NullPool)
+    settings = get_settings()
+    options = dialect.engine_options(settings, read_only=False)
+    engine = create_engine(settings.url, poolclass=NullPool, **options)
+    dialect.prepare(engine, read_only=False, enforce_foreign_keys=False)
     with engine.connect() as connection:
         run_migrations(connection)
     engine.dispose()

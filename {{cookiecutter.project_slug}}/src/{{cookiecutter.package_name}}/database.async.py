@@ -1,4 +1,4 @@
-"""The engine, the session factories, and the session each request works in.
+"""The engines, the session factories, and the session each request works in.
 
 A request gets one session, from `get_session` if it writes or `get_read_session` if it only
 reads. The route and the functions in `repository.py` work in it; none of them commits. When
@@ -20,38 +20,28 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from . import dialect
 from .settings import Settings
 
 
-def create_db_engine(settings: Settings, *, read_only: bool = False) -> AsyncEngine:
-    """An engine for `settings.database_url`, with its own pool of connections.
-
-    A read-only engine's connections run each statement as a transaction of its own
-    (autocommit): a read of one statement costs one round trip, with no BEGIN and no COMMIT
-    around it. The server refuses them any write.
-    """
-    server_settings = {"default_transaction_read_only": "on"} if read_only else {}
-    return create_async_engine(
-        settings.url,
-        connect_args={"timeout": settings.connect_timeout, "server_settings": server_settings},
-        isolation_level="AUTOCOMMIT" if read_only else "READ COMMITTED",
-        pool_size=settings.pool_size,
-        max_overflow=settings.max_overflow,
-        pool_timeout=settings.pool_timeout,
-        pool_pre_ping=settings.pool_pre_ping,
-    )
+def create_db_engine(settings: Settings, *, read_only: bool = False, **options: Any) -> AsyncEngine:
+    """An engine for `settings.url`; `options` add to or replace the dialect's own."""
+    engine_options = dialect.engine_options(settings, read_only=read_only) | options
+    engine = create_async_engine(settings.url, **engine_options)
+    dialect.prepare(engine.sync_engine, read_only=read_only)
+    return engine
 
 
 @dataclass(frozen=True)
 class Database:
-    sessions: async_sessionmaker[AsyncSession]  # for requests that write
-    read_sessions: async_sessionmaker[AsyncSession]  # for requests that only read
+    session_factory: async_sessionmaker[AsyncSession]  # for requests that write
+    read_session_factory: async_sessionmaker[AsyncSession]  # for requests that only read
 
 
 def database_for(writer: AsyncEngine, reader: AsyncEngine, **session_options: Any) -> Database:
     return Database(
-        sessions=async_sessionmaker(writer, expire_on_commit=False, **session_options),
-        read_sessions=async_sessionmaker(reader, expire_on_commit=False, **session_options),
+        session_factory=async_sessionmaker(writer, expire_on_commit=False, **session_options),
+        read_session_factory=async_sessionmaker(reader, expire_on_commit=False, **session_options),
     )
 
 
@@ -73,13 +63,13 @@ def _database(request: Request) -> Database:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session and one transaction per request: commit on success, roll back on error."""
-    async with _database(request).sessions.begin() as session:
+    async with _database(request).session_factory.begin() as session:
         yield session
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
     """A session for a request that only reads: each statement sees committed data."""
-    async with _database(request).read_sessions() as session:
+    async with _database(request).read_session_factory() as session:
         yield session
 
 

@@ -1,24 +1,25 @@
 """The migrations build exactly the schema the models describe, and can be undone."""
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 from alembic import command
 from alembic.config import Config
+from database_fixtures import MakeSettings
 from sqlalchemy import Connection, inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from {{ cookiecutter.package_name }}.models import Base
-from {{ cookiecutter.package_name }}.settings import Settings, get_settings
+from {{ cookiecutter.package_name }}.settings import get_settings
 
 
 @pytest.fixture
 async def database_url(
-    make_database: Callable[[], Awaitable[Settings]], monkeypatch: pytest.MonkeyPatch
+    make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[str]:
     """A fresh database, named by DATABASE_URL as the `alembic` command would see it."""
-    url = (await make_database()).database_url
+    url = (await make_settings()).database_url
     monkeypatch.setenv("DATABASE_URL", url)
     get_settings.cache_clear()
     yield url
@@ -49,7 +50,7 @@ async def test_upgrade_check_downgrade_upgrade(database_url: str, alembic_config
 
 
 def schema(connection: Connection) -> dict[str, Any]:
-    """Everything PostgreSQL reports about the application's tables."""
+    """Everything the database reports about the application's tables."""
     inspector = inspect(connection)
     return {
         table: {
@@ -71,10 +72,10 @@ def schema(connection: Connection) -> dict[str, Any]:
 async def test_the_migrations_build_the_schema_the_models_describe(
     database_url: str,
     alembic_config: Config,
-    make_database: Callable[[], Awaitable[Settings]],
+    make_settings: MakeSettings,
 ) -> None:
     command.upgrade(alembic_config, "head")
-    from_models = create_async_engine((await make_database()).url)
+    from_models = create_async_engine((await make_settings()).url)
     async with from_models.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
     from_migrations = create_async_engine(database_url)

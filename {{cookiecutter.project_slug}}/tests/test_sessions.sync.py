@@ -1,18 +1,19 @@
 """The session contract: one session per request, committed before the response is sent,
 rolled back on any error, always closed, and no connection left checked out.
 
-These tests commit for real, to a database file of their own, and watch its connection pools.
+These tests commit for real, to a database of their own, through the production engines, and
+watch their connection pools.
 """
 
 import gc
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import anyio
 import pytest
+from database_fixtures import MakeSettings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx2 import ASGITransport, AsyncClient
@@ -36,14 +37,13 @@ from {{ cookiecutter.package_name }}.settings import Settings
 
 
 class TrackedSession(Session):
-    """A session that remembers every instance made, and whether it was closed."""
+    """A session that adds itself to the list in its `info`, and knows if it was closed."""
 
-    made: ClassVar[list["TrackedSession"]] = []
+    closed = False
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.closed = False
-        TrackedSession.made.append(self)
+        self.info["made"].append(self)
 
     def close(self) -> None:
         super().close()
@@ -51,24 +51,59 @@ class TrackedSession(Session):
 
 
 @pytest.fixture
-def contract_settings(tmp_path: Path) -> Settings:
-    return Settings(database_url=f"sqlite:///{tmp_path / 'contract.db'}")
+def own_settings(make_settings: MakeSettings) -> Settings:
+    """Settings for a database of the test's own."""
+    return make_settings()
 
 
 @pytest.fixture
-def writer(
-    contract_settings: Settings, make_engine: Callable[[Settings], Engine]
-) -> Iterator[Engine]:
-    engine = make_engine(contract_settings)
+def writer(own_settings: Settings, migrate: Callable[[Engine], None]) -> Iterator[Engine]:
+    """The engine of the requests that write."""
+    engine = create_db_engine(own_settings)
+    migrate(engine)
+    engine.dispose()  # from here on, every connection is a new one
     yield engine
     engine.dispose()
 
 
 @pytest.fixture
-def reader(contract_settings: Settings, writer: Engine) -> Iterator[Engine]:
-    engine = create_db_engine(contract_settings, read_only=True)
+def reader(own_settings: Settings, writer: Engine) -> Iterator[Engine]:
+    """The engine of the requests that only read."""
+    engine = create_db_engine(own_settings, read_only=True)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture
+def sessions_made() -> list[TrackedSession]:
+    """Every session the committing app makes, in order."""
+    return []
+
+
+@pytest.fixture
+def committing_database(
+    writer: Engine, reader: Engine, sessions_made: list[TrackedSession]
+) -> Database:
+    return database_for(writer, reader, class_=TrackedSession, info={"made": sessions_made})
+
+
+@pytest.fixture
+def committing_app(settings: Settings, committing_database: Database) -> FastAPI:
+    """The application on the production engines, with a route that fails after a write."""
+    app = create_app(settings, database=committing_database)
+
+    @app.post("/fail-after-write")
+    def fail_after_write(session: SessionDep) -> None:
+        repository.create_item(session, ItemCreate(title="written, then failed"))
+        raise RuntimeError("failure after the write")
+
+    return app
+
+
+@pytest.fixture
+def committing_client(committing_app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(committing_app, raise_server_exceptions=False) as client:
+        yield client
 
 
 @pytest.fixture
@@ -85,30 +120,6 @@ def statements(writer: Engine, reader: Engine) -> list[str]:
     return sent
 
 
-@pytest.fixture
-def database(writer: Engine, reader: Engine) -> Database:
-    TrackedSession.made.clear()
-    return database_for(writer, reader, class_=TrackedSession)
-
-
-@pytest.fixture
-def app(settings: Settings, database: Database) -> FastAPI:
-    app = create_app(settings, database=database)
-
-    @app.post("/fail-after-write")
-    def fail_after_write(session: SessionDep) -> None:
-        repository.create_item(session, ItemCreate(title="written, then failed"))
-        raise RuntimeError("failure after the write")
-
-    return app
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield client
-
-
 def count_items(engine: Engine) -> int:
     with engine.connect() as connection:
         return connection.scalar(select(func.count()).select_from(Item)) or 0
@@ -118,9 +129,12 @@ def checked_out(*engines: Engine) -> int:
     return sum(engine.pool.checkedout() for engine in engines)  # type: ignore[attr-defined]
 
 
-def test_commit_happens_before_the_response_is_sent(app: FastAPI, database: Database) -> None:
+def test_commit_happens_before_the_response_is_sent(
+    committing_app: FastAPI, committing_database: Database
+) -> None:
     events: list[str] = []
-    event.listen(database.sessions, "after_commit", lambda _session: events.append("commit"))
+    factory = committing_database.session_factory
+    event.listen(factory, "after_commit", lambda _session: events.append("commit"))
 
     async def recording_app(scope: Scope, receive: Receive, send: Send) -> None:
         async def recording_send(message: Message) -> None:
@@ -128,7 +142,7 @@ def test_commit_happens_before_the_response_is_sent(app: FastAPI, database: Data
                 events.append("response")
             await send(message)
 
-        await app(scope, receive, recording_send)
+        await committing_app(scope, receive, recording_send)
 
     with TestClient(recording_app) as client:
         assert client.post("/items", json={"title": "Saved"}).status_code == 201
@@ -136,8 +150,10 @@ def test_commit_happens_before_the_response_is_sent(app: FastAPI, database: Data
     assert events == ["commit", "response"]
 
 
-def test_an_error_after_a_write_rolls_it_back(client: TestClient, writer: Engine) -> None:
-    response = client.post("/fail-after-write")
+def test_an_error_after_a_write_rolls_it_back(
+    committing_client: TestClient, writer: Engine
+) -> None:
+    response = committing_client.post("/fail-after-write")
 
     assert response.status_code == 500
     assert response.json()["detail"] == "An unexpected error occurred"
@@ -145,28 +161,27 @@ def test_an_error_after_a_write_rolls_it_back(client: TestClient, writer: Engine
 
 
 def test_an_error_at_commit_rolls_back_and_is_not_a_success(
-    client: TestClient, writer: Engine, database: Database
+    committing_client: TestClient, writer: Engine, committing_database: Database
 ) -> None:
     def fail(_session: Session) -> None:
         raise RuntimeError("failure at commit")
 
-    event.listen(database.sessions, "before_commit", fail)
+    event.listen(committing_database.session_factory, "before_commit", fail)
 
-    response = client.post("/items", json={"title": "Never saved"})
+    response = committing_client.post("/items", json={"title": "Never saved"})
 
     assert response.status_code == 500
     assert count_items(writer) == 0
 
 
 def test_a_database_error_that_is_a_bug_is_a_500_not_a_503(
-    app: FastAPI, writer: Engine, reader: Engine
+    committing_app: FastAPI, committing_client: TestClient, writer: Engine, reader: Engine
 ) -> None:
-    @app.get("/bad-statement")
+    @committing_app.get("/bad-statement")
     def bad_statement(session: SessionDep) -> None:
         session.execute(text("SELECT 1 WHERE 1 = ?"))  # a parameter that is never given
 
-    with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.get("/bad-statement")
+    response = committing_client.get("/bad-statement")
 
     assert response.status_code == 500
     assert response.json()["detail"] == "An unexpected error occurred"
@@ -174,8 +189,12 @@ def test_a_database_error_that_is_a_bug_is_a_500_not_a_503(
 
 
 def test_every_session_is_closed_and_every_connection_returned(
-    client: TestClient, writer: Engine, reader: Engine
+    committing_client: TestClient,
+    sessions_made: list[TrackedSession],
+    writer: Engine,
+    reader: Engine,
 ) -> None:
+    client = committing_client
     item = client.post("/items", json={"title": "Kept"}).json()
     statuses = [
         client.get(f"/items/{item['id']}").status_code,
@@ -187,20 +206,20 @@ def test_every_session_is_closed_and_every_connection_returned(
     ]
 
     assert statuses == [200, 404, 422, 500, 204, 200]
-    assert len(TrackedSession.made) == 7
-    assert all(session.closed for session in TrackedSession.made)
+    assert len(sessions_made) == 7
+    assert all(session.closed for session in sessions_made)
     assert checked_out(writer, reader) == 0
 
 
 def test_a_read_is_one_statement_and_a_write_takes_the_lock_first(
-    client: TestClient, statements: list[str]
+    committing_client: TestClient, statements: list[str]
 ) -> None:
-    item = client.post("/items", json={"title": "Counted"}).json()
+    item = committing_client.post("/items", json={"title": "Counted"}).json()
     written = list(statements)
     statements.clear()
 
-    assert client.get(f"/items/{item['id']}").status_code == 200
-    assert client.get("/items").json()["total"] == 1
+    assert committing_client.get(f"/items/{item['id']}").status_code == 200
+    assert committing_client.get("/items").json()["total"] == 1
 
     assert [statement.split()[0] for statement in written] == ["BEGIN", "INSERT", "COMMIT"]
     assert written[0] == "BEGIN IMMEDIATE"
@@ -208,39 +227,54 @@ def test_a_read_is_one_statement_and_a_write_takes_the_lock_first(
     assert [statement.split()[0] for statement in statements] == ["SELECT"] * 3
 
 
-def test_a_read_session_refuses_to_write(reader: Engine) -> None:
-    with Session(reader) as session, pytest.raises(OperationalError, match="readonly"):
+def test_a_read_session_refuses_to_write(committing_database: Database) -> None:
+    with (
+        committing_database.read_session_factory() as session,
+        pytest.raises(OperationalError, match="readonly"),
+    ):
         session.execute(delete(Item))
 
 
-def test_each_connection_enforces_foreign_keys_and_uses_wal(writer: Engine) -> None:
-    with writer.connect() as connection:
-        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
-        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-
-
-def test_the_app_opens_its_own_database_in_its_lifespan(
-    contract_settings: Settings, writer: Engine
+async def test_a_route_that_writes_through_a_read_session_fails_in_the_tests_too(
+    app: FastAPI, client: AsyncClient
 ) -> None:
+    @app.post("/write-while-reading")
+    def write_while_reading(session: ReadSessionDep) -> None:
+        repository.create_item(session, ItemCreate(title="written through a read session"))
+
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://test") as failing:
+        response = await failing.post("/write-while-reading")
+
+    assert response.status_code >= 500
+    assert (await client.get("/items")).json()["total"] == 0
+    assert (await client.post("/items", json={"title": "Still writable"})).status_code == 201
+
+
+@pytest.mark.parametrize("tune_gc", [True, False], ids=["gc tuned", "gc as it was"])
+def test_the_app_opens_its_own_database_in_its_lifespan(
+    own_settings: Settings, writer: Engine, tune_gc: bool
+) -> None:
+    settings = own_settings.model_copy(update={"tune_gc": tune_gc})
     threshold = gc.get_threshold()
-    with TestClient(create_app(contract_settings)) as client:
+    with TestClient(create_app(settings)) as client:
         created = client.post("/items", json={"title": "Through the lifespan"})
         assert created.status_code == 201
-        assert gc.get_freeze_count() > 0  # what startup made is out of the collector's way
+        # What startup made is out of the collector's way, unless TUNE_GC is off.
+        assert (gc.get_freeze_count() > 0) is tune_gc
         assert client.get(f"/items/{created.json()['id']}").status_code == 200
         assert client.delete(f"/items/{created.json()['id']}").status_code == 204
     assert (gc.get_freeze_count(), gc.get_threshold()) == (0, threshold)  # undone at shutdown
 
 
-def test_health_reports_a_database_that_answers(client: TestClient) -> None:
-    assert client.get("/health").json() == {"status": "ok", "database": "ok"}
+def test_health_reports_a_database_that_answers(committing_client: TestClient) -> None:
+    assert committing_client.get("/health").json() == {"status": "ok", "database": "ok"}
 
 
 def test_health_is_503_when_the_database_does_not_answer(
-    settings: Settings, tmp_path: Path
+    settings: Settings, unreachable_settings: Settings
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'no-such-dir' / 'x.db'}"
-    unreachable = create_db_engine(Settings(database_url=url))
+    unreachable = create_db_engine(unreachable_settings)
     app = create_app(settings, database=database_for(unreachable, unreachable))
 
     with TestClient(app) as client:
@@ -251,32 +285,25 @@ def test_health_is_503_when_the_database_does_not_answer(
     unreachable.dispose()
 
 
-@pytest.mark.parametrize("url", ["postgresql://user:secret@db/app", "app.db"])
-def test_settings_refuse_a_database_url_of_another_kind(url: str) -> None:
-    with pytest.raises(ValueError, match="expected a URL like sqlite:///") as error:
-        Settings(database_url=url)
-    assert "secret" not in str(error.value)
-
-
 def test_cancelled_requests_close_their_sessions_and_return_their_connections(
-    app: FastAPI, writer: Engine, reader: Engine
+    committing_app: FastAPI, sessions_made: list[TrackedSession], writer: Engine, reader: Engine
 ) -> None:
     started, release = threading.Event(), threading.Event()
 
-    @app.get("/slow")
+    @committing_app.get("/slow")
     def slow(session: ReadSessionDep) -> None:
         session.execute(select(func.count()).select_from(Item))  # holds a connection now
         started.set()
         release.wait(timeout=10)
 
-    @app.post("/slow")
+    @committing_app.post("/slow")
     def slow_write(session: SessionDep) -> None:
         repository.create_item(session, ItemCreate(title="written slowly"))
         started.set()
         release.wait(timeout=10)
 
     async def cancel_midway() -> None:
-        transport = ASGITransport(app=app)
+        transport = ASGITransport(app=committing_app)
         with anyio.fail_after(10):
             await cancel_requests(transport)
 
@@ -294,19 +321,20 @@ def test_cancelled_requests_close_their_sessions_and_return_their_connections(
 
     anyio.run(cancel_midway)
 
-    assert len(TrackedSession.made) == 5
-    assert all(session.closed for session in TrackedSession.made)
+    assert len(sessions_made) == 5
+    assert all(session.closed for session in sessions_made)
     assert checked_out(writer, reader) == 0
-    with TestClient(app) as client:  # the cancelled write gave up its turn to write
+    with TestClient(committing_app) as client:  # the cancelled write gave up its turn to write
         assert client.post("/items", json={"title": "Next"}).status_code == 201
 
 
 def test_concurrent_writes_do_not_fail_with_database_is_locked(
-    client: TestClient, writer: Engine, reader: Engine
+    committing_client: TestClient, writer: Engine, reader: Engine
 ) -> None:
     def create_then_update(n: int) -> tuple[int, int]:
-        created = client.post("/items", json={"title": f"Item {n}"})
-        updated = client.patch(f"/items/{created.json()['id']}", json={"description": "changed"})
+        created = committing_client.post("/items", json={"title": f"Item {n}"})
+        changed = {"description": "changed"}
+        updated = committing_client.patch(f"/items/{created.json()['id']}", json=changed)
         return created.status_code, updated.status_code
 
     with ThreadPoolExecutor(max_workers=16) as pool:

@@ -2,8 +2,8 @@
 
 Each write is one statement that returns the row it wrote (INSERT, UPDATE or DELETE ...
 RETURNING), so that no second query fetches it back; reading an item is one statement too.
-Statements that are the same on every call are built once, here: SQLAlchemy caches their
-compiled form either way, and reusing them spares it working out their cache keys each time.
+Statements that are the same on every call are built once, here, so that SQLAlchemy does not
+work out their cache keys on every call.
 """
 
 from collections.abc import Sequence

@@ -14,63 +14,25 @@ from typing import Annotated, Any, cast
 
 from anyio import Lock, to_thread
 from fastapi import Depends, Request
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from . import dialect
 from .settings import Settings
 
 
-def create_db_engine(
-    settings: Settings,
-    *,
-    read_only: bool = False,
-    enforce_foreign_keys: bool = True,
-    **options: Any,
-) -> Engine:
-    """An engine for `settings.database_url`; `options` go to `create_engine` as they are.
-
-    A read-only engine's connections run each statement as a transaction of its own, and
-    refuse to write. Every transaction of the other engine's takes SQLite's write lock as it
-    begins (BEGIN IMMEDIATE), so that it never fails half-way for want of it.
-    """
-    engine = create_engine(
-        settings.database_url,
-        # Sessions are opened in one thread and used in another: FastAPI's worker threads.
-        connect_args={"check_same_thread": False, "timeout": settings.busy_timeout},
-        **options,
-    )
-    in_memory = engine.url.database in (None, "", ":memory:")
-
-    @event.listens_for(engine, "connect")
-    def _configure(dbapi_connection: Any, _record: Any) -> None:
-        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
-        dbapi_connection.isolation_level = None
-        cursor = dbapi_connection.cursor()
-        # SQLite enforces foreign keys only for connections that ask for it.
-        if enforce_foreign_keys:
-            cursor.execute("PRAGMA foreign_keys = ON")
-        if read_only:
-            cursor.execute("PRAGMA query_only = ON")
-        if not in_memory:
-            # Write-ahead logging lets readers and a writer work at the same time; with it,
-            # synchronous=NORMAL is durable across application crashes and much faster.
-            cursor.execute("PRAGMA journal_mode = WAL")
-            cursor.execute("PRAGMA synchronous = NORMAL")
-        cursor.close()
-
-    if not read_only:
-
-        @event.listens_for(engine, "begin")
-        def _begin(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
-
+def create_db_engine(settings: Settings, *, read_only: bool = False, **options: Any) -> Engine:
+    """An engine for `settings.url`; `options` add to or replace the dialect's own."""
+    engine_options = dialect.engine_options(settings, read_only=read_only) | options
+    engine = create_engine(settings.url, **engine_options)
+    dialect.prepare(engine, read_only=read_only)
     return engine
 
 
 @dataclass(frozen=True)
 class Database:
-    sessions: sessionmaker[Session]  # for requests that write
-    read_sessions: sessionmaker[Session]  # for requests that only read
+    session_factory: sessionmaker[Session]  # for requests that write
+    read_session_factory: sessionmaker[Session]  # for requests that only read
     # SQLite lets one connection write at a time. Requests that write wait for their turn
     # here, in the event loop, rather than in worker threads: a thread waiting for the write
     # lock could hold the very worker that the lock's holder needs to finish its request.
@@ -79,8 +41,8 @@ class Database:
 
 def database_for(writer: Engine, reader: Engine, **session_options: Any) -> Database:
     return Database(
-        sessions=sessionmaker(writer, expire_on_commit=False, **session_options),
-        read_sessions=sessionmaker(reader, expire_on_commit=False, **session_options),
+        session_factory=sessionmaker(writer, expire_on_commit=False, **session_options),
+        read_session_factory=sessionmaker(reader, expire_on_commit=False, **session_options),
     )
 
 
@@ -112,13 +74,13 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session and one transaction per request: commit on success, roll back on error."""
     database = _database(request)
     async with database.write_turn:
-        with database.sessions.begin() as session:
+        with database.session_factory.begin() as session:
             yield session
 
 
 async def get_read_session(request: Request) -> AsyncIterator[Session]:
     """A session for a request that only reads: each statement sees committed data."""
-    with _database(request).read_sessions() as session:
+    with _database(request).read_session_factory() as session:
         yield session
 
 

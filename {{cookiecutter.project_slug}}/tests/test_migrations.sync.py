@@ -1,12 +1,12 @@
 """The migrations build exactly the schema the models describe, and can be undone."""
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from alembic import command
 from alembic.config import Config
+from database_fixtures import MakeSettings
 from sqlalchemy import Engine, create_engine, inspect
 
 from {{ cookiecutter.package_name }}.models import Base
@@ -14,9 +14,9 @@ from {{ cookiecutter.package_name }}.settings import get_settings
 
 
 @pytest.fixture
-def database_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """A fresh database file, named by DATABASE_URL as the `alembic` command would see it."""
-    url = f"sqlite:///{tmp_path / 'migrations.db'}"
+def database_url(make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A new database, named by DATABASE_URL as the `alembic` command would see it."""
+    url = make_settings().database_url
     monkeypatch.setenv("DATABASE_URL", url)
     get_settings.cache_clear()
     yield url
@@ -46,7 +46,7 @@ def test_upgrade_check_downgrade_upgrade(database_url: str, alembic_config: Conf
 
 
 def schema(engine: Engine) -> dict[str, Any]:
-    """Everything SQLite reports about the application's tables."""
+    """Everything the database reports about the application's tables."""
     inspector = inspect(engine)
     return {
         table: {
@@ -66,10 +66,10 @@ def schema(engine: Engine) -> dict[str, Any]:
 
 
 def test_the_migrations_build_the_schema_the_models_describe(
-    database_url: str, alembic_config: Config, tmp_path: Path
+    database_url: str, alembic_config: Config, make_settings: MakeSettings
 ) -> None:
     command.upgrade(alembic_config, "head")
-    from_models = create_engine(f"sqlite:///{tmp_path / 'models.db'}")
+    from_models = create_engine(make_settings().url)
     Base.metadata.create_all(from_models)
     from_migrations = create_engine(database_url)
 

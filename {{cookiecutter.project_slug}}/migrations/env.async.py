@@ -6,9 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from alembic import context
 from sqlalchemy import Connection
-from sqlalchemy.ext.asyncio import create_async_engine
-from sqlalchemy.pool import NullPool
 
+from {{ cookiecutter.package_name }}.database import create_db_engine
 from {{ cookiecutter.package_name }}.models import Base
 from {{ cookiecutter.package_name }}.settings import get_settings
 
@@ -24,7 +23,7 @@ def run_migrations(connection: Connection) -> None:
 
 
 async def run_async_migrations() -> None:
-    engine = create_async_engine(get_settings().url, poolclass=NullPool)
+    engine = create_db_engine(get_settings())
     async with engine.connect() as connection:
         await connection.run_sync(run_migrations)
     await engine.dispose()

