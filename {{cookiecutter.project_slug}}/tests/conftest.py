@@ -1,0 +1,54 @@
+"""Fixtures: databases built by the migrations, and the application on them.
+
+`app` and `client` serve each test in a transaction that is rolled back at its end: the
+requests run in savepoints inside it, on one connection, so the application commits as usual
+and the test still leaves nothing behind. Where the database comes from is in
+`database_fixtures.py`; the engine, the transaction and the app, in `session_fixtures.py`.
+"""
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.config import Config
+from fastapi import FastAPI
+from httpx2 import ASGITransport, AsyncClient
+from sqlalchemy import event
+from sqlalchemy.orm import Session, SessionTransaction
+
+pytest_plugins = ["database_fixtures", "session_fixtures"]
+
+
+@pytest.fixture(scope="session")
+def alembic_config() -> Config:
+    """The project's Alembic configuration, read from pyproject.toml as `alembic` reads it."""
+    return Config(toml_file=Path(__file__).parents[1] / "pyproject.toml")
+
+
+@pytest.fixture(scope="session")
+def read_only_session_class(read_only_statements: tuple[str, str]) -> type[Session]:
+    """Sessions that keep the connection read-only while they are open, as production's read
+    sessions are: a route that writes through one fails in the tests too."""
+    read_only, read_write = read_only_statements
+
+    class ReadOnlySession(Session):
+        pass
+
+    @event.listens_for(ReadOnlySession, "after_begin")
+    def _begin(session: Session, _transaction: SessionTransaction, connection: Any) -> None:
+        connection.exec_driver_sql(read_only)
+        session.info["read_only"] = connection
+
+    @event.listens_for(ReadOnlySession, "after_transaction_end")
+    def _end(session: Session, _transaction: SessionTransaction) -> None:
+        if connection := session.info.pop("read_only", None):
+            connection.exec_driver_sql(read_write)
+
+    return ReadOnlySession
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        yield client
