@@ -25,9 +25,25 @@ def string_literal(value: str) -> str:
     return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
+def session_style(context: Mapping[str, Any]) -> str:
+    """The session style answered; for answers recorded before the question was asked, whose
+    replay cannot see the database while it prompts, the one that follows the database."""
+    answered: str = context.get("session") or context["_session_for_database"][context["database"]]
+    return answered
+
+
+def with_session_style(context: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers, with the session style settled."""
+    return {**context, "session": session_style(context)}
+
+
 def replay_file(context: Mapping[str, Any]) -> str:
     """The answers, as a cookiecutter replay file: `cookiecutter --replay-file` reads it."""
-    answers = {key: value for key, value in context.items() if key not in MACHINE_SPECIFIC}
+    answers = {
+        key: value
+        for key, value in with_session_style(context).items()
+        if key not in MACHINE_SPECIFIC
+    }
     return json.dumps({"cookiecutter": answers}, indent=2, ensure_ascii=False)
 
 
@@ -36,3 +52,5 @@ class AnswerFilters(Extension):
         super().__init__(environment)
         environment.filters["string_literal"] = string_literal
         environment.filters["replay_file"] = replay_file
+        environment.filters["session_style"] = session_style
+        environment.filters["with_session_style"] = with_session_style

@@ -127,4 +127,4 @@ def remove_rendered_copy(script: Path) -> None:
 
 if __name__ == "__main__":
     remove_rendered_copy(Path(__file__))
-    sys.exit(main(Path.cwd(), json.loads(r"""{{ cookiecutter | tojson }}""")))
+    sys.exit(main(Path.cwd(), json.loads(r"""{{ cookiecutter | with_session_style | tojson }}""")))

@@ -132,4 +132,4 @@ if __name__ == "__main__":
     if sys.version_info < (3, 11):  # noqa: UP036
         sys.exit("Error: this template needs Python 3.11 or newer to run cookiecutter")
     remove_rendered_copy(Path(__file__))
-    sys.exit(main(json.loads(r"""{{ cookiecutter | tojson }}""")))
+    sys.exit(main(json.loads(r"""{{ cookiecutter | with_session_style | tojson }}""")))

@@ -137,6 +137,31 @@ def test_the_recorded_answers_replay_to_an_identical_project(
     assert tree(replay / first.name) == tree(first)
 
 
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_answers_recorded_before_the_session_question_replay_to_the_same_project(
+    tmp_path: Path, database: str
+) -> None:
+    fresh = bake(tmp_path / "fresh", database=database)
+    recorded = json.loads((fresh / ".cookiecutter.json").read_text())
+    for newer in ("session", "_session_for_database", "_supported_combinations"):
+        del recorded["cookiecutter"][newer]
+    (tmp_path / "old.json").write_text(json.dumps(recorded))
+    replay = tmp_path / "replay"
+    command = [sys.executable, "-m", "cookiecutter", "--replay-file", str(tmp_path / "old.json")]
+    command += ["-o", str(replay), str(TEMPLATE)]
+
+    # Cookiecutter asks the question the answers lack; Enter takes the database's usual style.
+    subprocess.run(command, input="\n", check=True, capture_output=True, text=True)
+
+    replayed = tree(replay / fresh.name)
+    recorded_again = json.loads(replayed.pop(".cookiecutter.json"))
+    assert replayed == {k: v for k, v in tree(fresh).items() if k != ".cookiecutter.json"}
+    assert (
+        recorded_again["cookiecutter"]["session"]
+        == {"sqlite": "sync", "postgresql": "async"}[database]
+    )
+
+
 def test_the_template_ci_runs_a_job_for_each_supported_combination(tmp_path: Path) -> None:
     workflow = TEMPLATE / ".github" / "workflows" / "ci.yml"
     tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", workflow)
