@@ -35,7 +35,6 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cookiecutter.main import cookiecutter
 from load import CONNECTIONS, ENDPOINTS, Sample, at_rate, saturate
 
 HERE = Path(__file__).resolve().parent
@@ -108,11 +107,13 @@ def database_for(database: str, workdir: Path) -> Iterator[str]:
 
 
 def render(template: Path, combination: dict[str, str], workdir: Path) -> Path:
-    return Path(
-        cookiecutter(
-            str(template), no_input=True, output_dir=str(workdir), extra_context=combination
-        )
-    )
+    """Render a project with the cookiecutter command: each template in a process of its own,
+    so that none uses another's Jinja extensions, which Python imports once per process."""
+    answers = [f"{question}={answer}" for question, answer in combination.items()]
+    command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(workdir)]
+    subprocess.run([*command, str(template), *answers], check=True, capture_output=True)
+    (project,) = workdir.iterdir()
+    return project
 
 
 def template_at(revision: str, workdir: Path) -> Path:
@@ -132,7 +133,7 @@ def prepared(
 ) -> Iterator[Variant]:
     """Render, install, migrate and seed one combination (and its baseline)."""
     started = time.perf_counter()
-    project = render(TEMPLATE, combination, workdir)
+    project = render(TEMPLATE, combination, workdir / "service")
     rendered = time.perf_counter() - started
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
     started = time.perf_counter()

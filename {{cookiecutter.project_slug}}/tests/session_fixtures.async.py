@@ -59,8 +59,11 @@ async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
 def app(
     settings: Settings, connection: AsyncConnection, read_only_session_class: type[Session]
 ) -> FastAPI:
-    options: dict[str, Any] = {"expire_on_commit": False}
-    options["join_transaction_mode"] = "create_savepoint"
+    # Each request's commit releases a savepoint; the test's transaction is rolled back.
+    options: dict[str, Any] = {
+        "expire_on_commit": False,
+        "join_transaction_mode": "create_savepoint",
+    }
     read_options = options | {"sync_session_class": read_only_session_class}
     database = Database(
         session_factory=async_sessionmaker(connection, **options),

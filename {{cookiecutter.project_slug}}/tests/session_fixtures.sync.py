@@ -53,8 +53,11 @@ def connection(engine: Engine) -> Iterator[Connection]:
 def app(
     settings: Settings, connection: Connection, read_only_session_class: type[Session]
 ) -> FastAPI:
-    options: dict[str, Any] = {"expire_on_commit": False}
-    options["join_transaction_mode"] = "create_savepoint"
+    # Each request's commit releases a savepoint; the test's transaction is rolled back.
+    options: dict[str, Any] = {
+        "expire_on_commit": False,
+        "join_transaction_mode": "create_savepoint",
+    }
     database = Database(
         session_factory=sessionmaker(connection, **options),
         read_session_factory=sessionmaker(connection, class_=read_only_session_class, **options),
