@@ -111,7 +111,11 @@ def render(template: Path, combination: dict[str, str], workdir: Path) -> Path:
     so that none uses another's Jinja extensions, which Python imports once per process."""
     answers = [f"{question}={answer}" for question, answer in combination.items()]
     command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(workdir)]
-    subprocess.run([*command, str(template), *answers], check=True, capture_output=True)
+    # Not from this directory either: `python -m` would import this template's extensions.
+    workdir.mkdir(parents=True)
+    subprocess.run(
+        [*command, str(template), *answers], cwd=workdir, check=True, capture_output=True
+    )
     (project,) = workdir.iterdir()
     return project
 
