@@ -35,6 +35,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cookiecutter.main import cookiecutter
 from load import CONNECTIONS, ENDPOINTS, Sample, at_rate, saturate
 
 HERE = Path(__file__).resolve().parent
@@ -106,12 +107,21 @@ def database_for(database: str, workdir: Path) -> Iterator[str]:
         server.cleanup()
 
 
-def render(template: Path, combination: dict[str, str], workdir: Path) -> Path:
-    """Render a project with the cookiecutter command: each template in a process of its own,
-    so that none uses another's Jinja extensions, which Python imports once per process."""
+def render(combination: dict[str, str], workdir: Path) -> Path:
+    """Render this template, as `cookiecutter --no-input` does."""
+    return Path(
+        cookiecutter(
+            str(TEMPLATE), no_input=True, output_dir=str(workdir), extra_context=combination
+        )
+    )
+
+
+def render_baseline(template: Path, combination: dict[str, str], workdir: Path) -> Path:
+    """Render another template with the cookiecutter command, in a process of its own and from
+    a directory of its own: Python imports a template's Jinja extensions once per process, and
+    `python -m` would import this template's from this directory."""
     answers = [f"{question}={answer}" for question, answer in combination.items()]
     command = [sys.executable, "-m", "cookiecutter", "--no-input", "-o", str(workdir)]
-    # Not from this directory either: `python -m` would import this template's extensions.
     workdir.mkdir(parents=True)
     subprocess.run(
         [*command, str(template), *answers], cwd=workdir, check=True, capture_output=True
@@ -137,7 +147,7 @@ def prepared(
 ) -> Iterator[Variant]:
     """Render, install, migrate and seed one combination (and its baseline)."""
     started = time.perf_counter()
-    project = render(TEMPLATE, combination, workdir / "service")
+    project = render(combination, workdir / "service")
     rendered = time.perf_counter() - started
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
     started = time.perf_counter()
@@ -145,7 +155,7 @@ def prepared(
     install = time.perf_counter() - started
     baseline = None
     if baseline_template:
-        baseline = render(baseline_template, combination, workdir / "baseline")
+        baseline = render_baseline(baseline_template, combination, workdir / "baseline")
         run(["uv", "sync"], baseline, env)
     package = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"][
         "package_name"
