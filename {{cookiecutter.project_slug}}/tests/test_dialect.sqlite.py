@@ -1,12 +1,15 @@
 """What is particular to SQLite: the URLs the settings accept, and how connections are set up."""
 
 from collections.abc import Iterator
+from datetime import UTC
 
 import pytest
 from database_fixtures import MakeSettings
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from {{ cookiecutter.package_name }}.database import create_db_engine
+from {{ cookiecutter.package_name }}.models import Item
 from {{ cookiecutter.package_name }}.settings import Settings
 
 
@@ -23,6 +26,16 @@ def test_each_connection_enforces_foreign_keys_and_uses_wal(writer: Engine) -> N
         assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert connection.exec_driver_sql("PRAGMA query_only").scalar() == 0
+
+
+def test_times_are_read_back_aware_in_utc(engine: Engine) -> None:
+    with Session(engine) as session:
+        item = Item(title="Timed")
+        session.add(item)
+        session.flush()  # the database's clock sets created_at
+
+        assert item.created_at.tzinfo is UTC
+        session.rollback()
 
 
 @pytest.mark.parametrize("url", ["sqlite:///./app.db", "sqlite+pysqlite:////data/app.db"])

@@ -1,10 +1,13 @@
-"""What PostgreSQL needs of the engines and of each connection they open."""
+"""What PostgreSQL needs of the engines, of each connection they open, and of the columns."""
 
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import DateTime, Engine, event
 
 from .settings import Settings
+
+# A point in time: PostgreSQL keeps its time zone, and reads it back aware.
+Timestamp = DateTime(timezone=True)
 
 
 def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:

@@ -1,10 +1,26 @@
-"""What SQLite needs of the engines and of each connection they open."""
+"""What SQLite needs of the engines, of each connection they open, and of the columns."""
 
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, event
+from sqlalchemy import DateTime, Dialect, Engine, event
+from sqlalchemy.types import TypeDecorator
 
 from .settings import Settings
+
+
+class Timestamp(TypeDecorator[datetime]):
+    """A point in time. SQLite stores it without a time zone, as the UTC time its clock wrote:
+    it is read back in UTC, so that every reader gets an aware datetime."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        moment: datetime | None = value
+        if moment is not None and moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        return moment
 
 
 def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
