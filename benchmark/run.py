@@ -34,6 +34,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from cookiecutter.main import cookiecutter
 from load import CONNECTIONS, ENDPOINTS, Sample, at_rate, saturate
@@ -206,12 +207,31 @@ def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
         server.wait(timeout=10)
 
 
-def round_trips(variant: Variant) -> dict[str, float]:
-    command = ["uv", "run", "python", str(HERE / "in_project.py"), "round-trips", variant.package]
+def in_project(variant: Variant, project: Path, *args: str) -> Any:
+    """What in_project.py prints, run in a project's own virtual environment."""
+    command = ["uv", "run", "python", str(HERE / "in_project.py"), *args, variant.package]
     out = subprocess.run(
-        command, cwd=variant.project, env=variant.env, check=True, capture_output=True, text=True
+        command, cwd=project, env=variant.env, check=True, capture_output=True, text=True
     ).stdout
-    return {name: counts["per_request"] for name, counts in json.loads(out).items()}
+    return json.loads(out)
+
+
+def round_trips(variant: Variant) -> dict[str, float]:
+    counts = in_project(variant, variant.project, "round-trips")
+    return {name: by_name["per_request"] for name, by_name in counts.items()}
+
+
+def calls(variant: Variant) -> list[str]:
+    """Python calls per request, the service's against the baseline's: unlike throughput,
+    a count the machine's other load does not move."""
+    assert variant.baseline
+    service = in_project(variant, variant.project, "calls")
+    baseline = in_project(variant, variant.baseline, "calls")
+    return [
+        f"{variant.id}: {name}: {service[name]:.0f} Python calls per request,"
+        f" {baseline[name]:.0f} at the baseline ({service[name] / baseline[name]:.3f}x)"
+        for name in service
+    ]
 
 
 Results = dict[str, dict[str, dict[str, Sample]]]  # endpoint -> app -> saturated/half -> sample
@@ -369,9 +389,10 @@ def main() -> None:
             say(f"{combination_id(combination)}: rendering, installing, seeding {ITEMS} items")
             with prepared(combination, Path(workdir) / name, baseline) as variant:
                 trips = round_trips(variant)
+                counted = calls(variant) if variant.baseline else []
                 results, per_round = measure(variant, args.seconds, args.rounds)
             report += ["", *table(variant, results, trips)]
-            summary += targets(variant, results, per_round)
+            summary += targets(variant, results, per_round) + counted
     if not args.no_suite:
         say("Timing the template's whole test suite (uv run pytest)...")
         started = time.perf_counter()
