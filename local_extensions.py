@@ -14,6 +14,9 @@ from jinja2.ext import Extension
 
 # Context that cookiecutter adds about where it ran, not what was answered.
 MACHINE_SPECIFIC = frozenset({"_output_dir", "_repo_dir", "_checkout"})
+# What the template itself says, not the answers: a replay takes these from the template it
+# runs, so that it is never held to an older template's list of combinations.
+TEMPLATE_CONSTANTS = frozenset({"_supported_combinations", "_session_for_database"})
 
 
 def string_literal(value: str) -> str:
@@ -28,8 +31,10 @@ def string_literal(value: str) -> str:
 def session_style(context: Mapping[str, Any]) -> str:
     """The session style answered; for answers recorded before the question was asked, whose
     replay cannot see the database while it prompts, the one that follows the database."""
-    answered: str = context.get("session") or context["_session_for_database"][context["database"]]
-    return answered
+    usual: dict[str, str] = context["_session_for_database"]
+    # A database the template does not offer has no usual style: the pre-generation hook
+    # reports the database, rather than this filter failing while the hook is rendered.
+    return context.get("session") or usual.get(context["database"], "")
 
 
 def with_session_style(context: Mapping[str, Any]) -> dict[str, Any]:
@@ -42,7 +47,7 @@ def replay_file(context: Mapping[str, Any]) -> str:
     answers = {
         key: value
         for key, value in with_session_style(context).items()
-        if key not in MACHINE_SPECIFIC
+        if key not in MACHINE_SPECIFIC | TEMPLATE_CONSTANTS
     }
     return json.dumps({"cookiecutter": answers}, indent=2, ensure_ascii=False)
 

@@ -344,14 +344,15 @@ def targets(variant: Variant, results: Results, per_round: Rounds) -> list[str]:
         f" installed in {variant.timings['install']:.1f} s",
     ]
     if variant.baseline:
-        for name, by_app in results.items():
+        for name in results:
             rounds = per_round[name]
             # Each against the ceiling of its own round: the apps of a round ran back to back.
             now = [s / c for s, c in zip(rounds["service"], rounds["ceiling"], strict=True)]
             before = [b / c for b, c in zip(rounds["baseline"], rounds["ceiling"], strict=True)]
-            change = by_app["service"]["saturated"].rps / by_app["baseline"]["saturated"].rps
+            paired = [s / b for s, b in zip(rounds["service"], rounds["baseline"], strict=True)]
             lines.append(
-                f"{variant.id}: {name}: service {change:.2f}x the baseline;"
+                f"{variant.id}: {name}: service {statistics.geometric_mean(paired):.2f}x the"
+                f" baseline (geometric mean of the rounds, {min(paired):.2f}x-{max(paired):.2f}x);"
                 f" x ceiling {statistics.median(now):.3f} now,"
                 f" {statistics.median(before):.3f} at the baseline (median of the rounds)"
             )

@@ -24,7 +24,13 @@ class ManifestError(Exception):
 
 def load_rules(project: Path) -> list[dict[str, Any]]:
     with (project / MANIFEST).open("rb") as file:
-        rules: list[dict[str, Any]] = tomllib.load(file).get("rule", [])
+        try:
+            manifest = tomllib.load(file)
+        except tomllib.TOMLDecodeError as error:
+            raise ManifestError(f"{MANIFEST} is not valid TOML: {error}") from None
+    rules = manifest.get("rule")
+    if set(manifest) != {"rule"} or not isinstance(rules, list) or not rules:
+        raise ManifestError(f"{MANIFEST} must hold [[rule]] tables and nothing else")
     return rules
 
 
@@ -76,6 +82,9 @@ def plan(
     for rule in rules:
         applies = holds(rule, answers)
         for target, source in rule["files"].items():
+            if any(Path(p).is_absolute() or ".." in Path(p).parts for p in (target, source)):
+                problems.append(f"{target} = {source}: paths must stay inside the project")
+                continue
             if target_of.setdefault(source, target) != target:
                 problems.append(f"{source} is claimed as both {target_of[source]} and {target}")
             if not (project / source).is_file():
@@ -87,7 +96,12 @@ def plan(
                         f"{target} would be made from both {made_by[target]} and {source}"
                     )
     for target, source in made_by.items():
-        if target != source and (project / target).exists() and target not in target_of:
+        # A project path may take the place of a template file only if that file is deleted.
+        if target == source or not (project / target).exists():
+            continue
+        if target in kept:
+            problems.append(f"{source} would overwrite {target}, which the project keeps")
+        elif target not in target_of:
             problems.append(f"{source} would overwrite {target}, which no rule names")
     if problems:
         raise ManifestError("\n".join(problems))
@@ -101,6 +115,7 @@ def apply(project: Path, delete: list[str], moves: dict[str, str]) -> None:
         (project / path).unlink()
     for source, target in moves.items():
         if source != target:
+            (project / target).parent.mkdir(parents=True, exist_ok=True)
             (project / source).rename(project / target)
     (project / MANIFEST).unlink()
 

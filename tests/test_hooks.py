@@ -210,6 +210,21 @@ def test_a_rule_can_hold_for_a_list_of_answers(project: Path) -> None:
             id="a misspelt answer",
         ),
         pytest.param(
+            with_rule('database = "sqlite"', '"../outside.py" = "shared.py"'),
+            "../outside.py = shared.py: paths must stay inside the project",
+            id="a path outside the project",
+        ),
+        pytest.param(
+            '[[rules]]\nwhen = { session = "sync" }\nfiles = { "x.py" = "shared.py" }\n',
+            "variants.toml must hold [[rule]] tables and nothing else",
+            id="a misspelt table",
+        ),
+        pytest.param(
+            RULES + "[[rule]]\nwhen = {",
+            "variants.toml is not valid TOML",
+            id="not TOML",
+        ),
+        pytest.param(
             RULES + '[[rule]]\nwhen = { session = "sync" }\n',
             "rule 5 needs a non-empty `when` table and a non-empty `files` table",
             id="a rule without files",
@@ -238,6 +253,30 @@ def test_post_gen_refuses_to_overwrite_a_file_no_rule_names(
 
     assert "db.sqlite.py would overwrite db.py, which no rule names" in capsys.readouterr().err
     assert files(project) == before
+
+
+def test_post_gen_refuses_to_overwrite_a_file_the_project_keeps(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chain = with_rule('database = "sqlite"', '"moved.py" = "shared.py"').replace(
+        '"db.py" = "db.sqlite.py"', '"shared.py" = "db.sqlite.py"'
+    )
+    project = write_project(tmp_path, chain)
+    before = files(project)
+
+    assert generate(project, database="sqlite", session="sync") == 1
+
+    message = "db.sqlite.py would overwrite shared.py, which the project keeps"
+    assert message in capsys.readouterr().err
+    assert files(project) == before
+
+
+def test_post_gen_makes_the_directories_a_path_needs(tmp_path: Path) -> None:
+    project = write_project(tmp_path, with_rule('session = "sync"', '"new/dir/x.py" = "shared.py"'))
+
+    assert generate(project, database="sqlite", session="sync") == 0
+
+    assert files(project)["new/dir/x.py"] == "shared.py"
 
 
 @pytest.mark.parametrize("combination", COMBINATIONS)

@@ -36,13 +36,14 @@ def read_only_session_class(read_only_statements: tuple[str, str]) -> type[Sessi
         pass
 
     @event.listens_for(ReadOnlySession, "after_begin")
-    def _begin(session: Session, _transaction: SessionTransaction, connection: Any) -> None:
-        connection.exec_driver_sql(read_only)
-        session.info["read_only"] = connection
+    def _begin(session: Session, transaction: SessionTransaction, connection: Any) -> None:
+        if transaction.parent is None:  # the session's own transaction, not a nested one
+            connection.exec_driver_sql(read_only)
+            session.info["read_only"] = connection
 
     @event.listens_for(ReadOnlySession, "after_transaction_end")
-    def _end(session: Session, _transaction: SessionTransaction) -> None:
-        if connection := session.info.pop("read_only", None):
+    def _end(session: Session, transaction: SessionTransaction) -> None:
+        if transaction.parent is None and (connection := session.info.pop("read_only", None)):
             connection.exec_driver_sql(read_write)
 
     return ReadOnlySession

@@ -10,7 +10,8 @@ from ..errors import error_responses
 from ..models import Item
 from ..schemas import ItemCreate, ItemPage, ItemRead, ItemReplace, ItemUpdate
 
-# Ids and offsets are 32-bit integers on every database this project supports.
+# Ids and offsets up to the largest 32-bit integer, the narrowest id column among the databases
+# the project template offers: the API's limits stay the same if the database changes.
 MAX_INT = 2**31 - 1
 ItemId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
