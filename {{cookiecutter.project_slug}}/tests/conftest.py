@@ -6,7 +6,7 @@ and the test still leaves nothing behind. Where the database comes from is in
 `database_fixtures.py`; the engine, the transaction and the app, in `session_fixtures.py`.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pytest
 from alembic.config import Config
 from fastapi import FastAPI
 from httpx2 import ASGITransport, AsyncClient
-from sqlalchemy import event
+from sqlalchemy import Connection, Engine, event, inspect
 from sqlalchemy.orm import Session, SessionTransaction
 
 pytest_plugins = ["database_fixtures", "session_fixtures"]
@@ -24,6 +24,32 @@ pytest_plugins = ["database_fixtures", "session_fixtures"]
 def alembic_config() -> Config:
     """The project's Alembic configuration, read from pyproject.toml as `alembic` reads it."""
     return Config(toml_file=Path(__file__).parents[1] / "pyproject.toml")
+
+
+@pytest.fixture(scope="session")
+def schema() -> Callable[[Engine | Connection], dict[str, Any]]:
+    """What the database reports about the application's tables, to compare two schemas."""
+
+    def schema(bind: Engine | Connection) -> dict[str, Any]:
+        inspector = inspect(bind)
+        return {
+            table: {
+                # Column types compare by identity: compare what they print instead.
+                "columns": [
+                    column | {"type": repr(column["type"])}
+                    for column in inspector.get_columns(table)
+                ],
+                "primary_key": inspector.get_pk_constraint(table),
+                "unique": inspector.get_unique_constraints(table),
+                "indexes": inspector.get_indexes(table),
+                "checks": inspector.get_check_constraints(table),
+                "foreign_keys": inspector.get_foreign_keys(table),
+            }
+            for table in sorted(inspector.get_table_names())
+            if table != "alembic_version"
+        }
+
+    return schema
 
 
 @pytest.fixture(scope="session")

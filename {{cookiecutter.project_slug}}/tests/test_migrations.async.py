@@ -1,13 +1,13 @@
 """The migrations build exactly the schema the models describe, and can be undone."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 from alembic import command
 from alembic.config import Config
 from database_fixtures import MakeSettings
-from sqlalchemy import Connection, inspect
+from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from {{ cookiecutter.package_name }}.models import Base
@@ -49,30 +49,11 @@ async def test_upgrade_check_downgrade_upgrade(database_url: str, alembic_config
     command.check(config)
 
 
-def schema(connection: Connection) -> dict[str, Any]:
-    """Everything the database reports about the application's tables."""
-    inspector = inspect(connection)
-    return {
-        table: {
-            # Column types compare by identity: compare what they print instead.
-            "columns": [
-                column | {"type": repr(column["type"])} for column in inspector.get_columns(table)
-            ],
-            "primary_key": inspector.get_pk_constraint(table),
-            "unique": inspector.get_unique_constraints(table),
-            "indexes": inspector.get_indexes(table),
-            "checks": inspector.get_check_constraints(table),
-            "foreign_keys": inspector.get_foreign_keys(table),
-        }
-        for table in sorted(inspector.get_table_names())
-        if table != "alembic_version"
-    }
-
-
 async def test_the_migrations_build_the_schema_the_models_describe(
     database_url: str,
     alembic_config: Config,
     make_settings: MakeSettings,
+    schema: Callable[[Any], dict[str, Any]],
 ) -> None:
     command.upgrade(alembic_config, "head")
     from_models = create_async_engine((await make_settings()).url)
