@@ -79,6 +79,35 @@ def test_files_are_kept_and_pruned_as_the_rules_say(project: Project) -> None:
     assert "variants.toml" not in present
 
 
+# What names each driver, or its session style, in a project's files: a project names only
+# what its own combination uses.
+NAMES = {
+    "asyncpg": re.compile(r"asyncpg"),
+    "psycopg": re.compile(r"psycopg"),
+    "aiosqlite": re.compile(r"aiosqlite"),
+    "AsyncSession": re.compile(r"AsyncSession|AsyncEngine|async_sessionmaker"),
+    "SQLite's pragmas": re.compile(r"PRAGMA|BEGIN IMMEDIATE", re.IGNORECASE),
+}
+OWN_NAMES = {
+    ("sqlite", "sync"): {"SQLite's pragmas"},
+    ("sqlite", "async"): {"SQLite's pragmas", "aiosqlite", "AsyncSession"},
+    ("postgresql", "sync"): {"psycopg"},
+    ("postgresql", "async"): {"asyncpg", "AsyncSession"},
+}
+
+
+def test_a_project_names_only_its_own_driver_and_session_style(project: Project) -> None:
+    root, files = rendered_files(project)
+    text = {path.relative_to(root).as_posix(): path.read_text() for path in files}
+    found = {
+        name: sorted(path for path, content in text.items() if pattern.search(content))
+        for name, pattern in NAMES.items()
+    }
+    own = OWN_NAMES[project.answers["database"], project.answers["session"]]
+
+    assert {name for name, paths in found.items() if paths} == own, found
+
+
 def test_no_template_syntax_is_left(project: Project) -> None:
     root, files = rendered_files(project)
     leftovers = [
@@ -157,7 +186,11 @@ def test_postgresql_tests_use_the_server_that_test_database_url_names(
     nowhere = environment(TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:1/postgres")
     refused = postgresql_project.run(tests, env=nowhere, check=False)
     assert refused.returncode != 0
-    assert "Connect call failed ('127.0.0.1', 1)" in refused.stdout
+    # asyncpg's words, or libpq's (through psycopg), for the same refused connection.
+    assert re.search(
+        r"Connect call failed \('127\.0\.0\.1', 1\)|port 1 failed: Connection refused",
+        refused.stdout,
+    ), refused.stdout
 
     postgresql_project.run(tests, env=environment(TEST_DATABASE_URL=postgres_server.get_uri()))
 

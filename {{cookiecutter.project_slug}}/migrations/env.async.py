@@ -1,3 +1,4 @@
+{%- set sqlite = cookiecutter.database == "sqlite" -%}
 """How Alembic reaches the database: the application's own settings and models."""
 
 import asyncio
@@ -6,8 +7,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from alembic import context
 from sqlalchemy import Connection
+{%- if sqlite %}
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
+
+from {{ cookiecutter.package_name }} import dialect
+{%- else %}
 
 from {{ cookiecutter.package_name }}.database import create_db_engine
+{%- endif %}
 from {{ cookiecutter.package_name }}.models import Base
 from {{ cookiecutter.package_name }}.settings import get_settings
 
@@ -17,13 +25,32 @@ if config.cmd_opts is not None:  # run by the `alembic` command, not from code
 
 
 def run_migrations(connection: Connection) -> None:
+{%- if sqlite %}
+    context.configure(
+        connection=connection,
+        target_metadata=Base.metadata,
+        # SQLite can alter a table only by copying it: batch mode does that for ALTER.
+        render_as_batch=True,
+        compare_type=True,
+    )
+{%- else %}
     context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
+{%- endif %}
     with context.begin_transaction():
         context.run_migrations()
 
 
 async def run_async_migrations() -> None:
+{%- if sqlite %}
+    # Batch mode rebuilds a table by copying it and dropping the original: with foreign keys
+    # enforced, that drop would cascade to the rows that refer to it.
+    settings = get_settings()
+    options = dialect.engine_options(settings, read_only=False)
+    engine = create_async_engine(settings.url, poolclass=NullPool, **options)
+    dialect.prepare(engine.sync_engine, read_only=False, enforce_foreign_keys=False)
+{%- else %}
     engine = create_db_engine(get_settings())
+{%- endif %}
     async with engine.connect() as connection:
         await connection.run_sync(run_migrations)
     await engine.dispose()

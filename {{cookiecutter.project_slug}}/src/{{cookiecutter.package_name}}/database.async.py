@@ -1,3 +1,4 @@
+{%- set sqlite = cookiecutter.database == "sqlite" -%}
 """The engines, the session factories, and the session each request works in.
 
 A request gets one session, from `get_session` if it writes or `get_read_session` if it only
@@ -9,9 +10,11 @@ Either way the session is closed and its connection goes back to the pool.
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass{% if sqlite %}, field{% endif %}
 from typing import Annotated, Any, cast
-
+{% if sqlite %}
+from anyio import Lock
+{%- endif %}
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -36,6 +39,12 @@ def create_db_engine(settings: Settings, *, read_only: bool = False, **options: 
 class Database:
     session_factory: async_sessionmaker[AsyncSession]  # for requests that write
     read_session_factory: async_sessionmaker[AsyncSession]  # for requests that only read
+{%- if sqlite %}
+    # SQLite lets one connection write at a time. Requests that write wait for their turn
+    # here, in the event loop, where waiting costs nothing, rather than in SQLite's busy
+    # handler, which polls for the lock and gives up after BUSY_TIMEOUT.
+    write_turn: Lock = field(default_factory=Lock)
+{%- endif %}
 
 
 def database_for(writer: AsyncEngine, reader: AsyncEngine, **session_options: Any) -> Database:
@@ -63,8 +72,14 @@ def _database(request: Request) -> Database:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """One session and one transaction per request: commit on success, roll back on error."""
+{%- if sqlite %}
+    database = _database(request)
+    async with database.write_turn, database.session_factory.begin() as session:
+        yield session
+{%- else %}
     async with _database(request).session_factory.begin() as session:
         yield session
+{%- endif %}
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:

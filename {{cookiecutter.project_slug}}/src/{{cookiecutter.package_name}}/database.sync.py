@@ -1,3 +1,4 @@
+{%- set sqlite = cookiecutter.database == "sqlite" -%}
 """The engines, the session factories, and the session each request works in.
 
 A request gets one session, from `get_session` if it writes or `get_read_session` if it only
@@ -12,10 +13,16 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, cast
 
-from anyio import Lock, to_thread
+from anyio import {% if sqlite %}Lock, to_thread{% else %}CapacityLimiter{% endif %}
 from fastapi import Depends, Request
+{%- if not sqlite %}
+from fastapi.concurrency import contextmanager_in_threadpool
+{%- endif %}
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
+{%- if not sqlite %}
+from sqlalchemy.pool import QueuePool
+{%- endif %}
 
 from . import dialect
 from .settings import Settings
@@ -33,22 +40,46 @@ def create_db_engine(settings: Settings, *, read_only: bool = False, **options: 
 class Database:
     session_factory: sessionmaker[Session]  # for requests that write
     read_session_factory: sessionmaker[Session]  # for requests that only read
+{%- if sqlite %}
     # SQLite lets one connection write at a time. Requests that write wait for their turn
     # here, in the event loop, rather than in worker threads: a thread waiting for the write
     # lock could hold the very worker that the lock's holder needs to finish its request.
     write_turn: Lock = field(default_factory=Lock)
+{%- else %}
+    # A request waits for a place, one for each connection its pool may hold, here in the
+    # event loop, where waiting holds neither a worker thread nor a connection. In a worker
+    # thread it could hold the very thread that a request holding a connection needs to
+    # finish: FastAPI checks a sync route's response in a worker thread, before the commit.
+    places: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
+    read_places: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
+{%- endif %}
 
-
+{% if sqlite %}
 def database_for(writer: Engine, reader: Engine, **session_options: Any) -> Database:
     return Database(
         session_factory=sessionmaker(writer, expire_on_commit=False, **session_options),
         read_session_factory=sessionmaker(reader, expire_on_commit=False, **session_options),
     )
+{%- else %}
+def database_for(
+    writer: Engine, reader: Engine, *, places: int | None = None, **session_options: Any
+) -> Database:
+    """A database on two engines whose pools each hold up to `places` connections (by
+    default, as many as the writer's pool keeps open)."""
+    places = places or cast(QueuePool, writer.pool).size()
+    return Database(
+        session_factory=sessionmaker(writer, expire_on_commit=False, **session_options),
+        read_session_factory=sessionmaker(reader, expire_on_commit=False, **session_options),
+        places=CapacityLimiter(places),
+        read_places=CapacityLimiter(places),
+    )
+{%- endif %}
 
 
 @asynccontextmanager
 async def open_database(settings: Settings) -> AsyncIterator[Database]:
     """Create the engines for the application's lifetime and dispose of them on shutdown."""
+{%- if sqlite %}
     # Sync routes run in AnyIO's thread pool: a pooled connection for each worker thread, and
     # more when needed rather than a wait (SQLite's connections are cheap).
     threads = int(to_thread.current_default_thread_limiter().total_tokens)
@@ -59,12 +90,21 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
     finally:
         writer.dispose()
         reader.dispose()
+{%- else %}
+    writer = create_db_engine(settings)
+    reader = create_db_engine(settings, read_only=True)
+    try:
+        yield database_for(writer, reader, places=settings.pool_size + settings.max_overflow)
+    finally:
+        writer.dispose()
+        reader.dispose()
+{%- endif %}
 
 
 def _database(request: Request) -> Database:
     return cast(Database, request.app.state.database)
 
-
+{% if sqlite %}
 # Both dependencies are async, though the session is not: they run in the event loop, so a
 # request makes no extra trip to a worker thread for its session. What they do there waits
 # on no other connection: a Session is made without I/O, a read session has no transaction to
@@ -82,6 +122,29 @@ async def get_read_session(request: Request) -> AsyncIterator[Session]:
     """A session for a request that only reads: each statement sees committed data."""
     with _database(request).read_session_factory() as session:
         yield session
+{%- else %}
+# Both dependencies wait for a place in the event loop, then open the session in a worker
+# thread, and commit and close it in another (one that no route can hold up): nothing waits
+# on the database in the event loop.
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """One session and one transaction per request: commit on success, roll back on error."""
+    database = _database(request)
+    async with (
+        database.places,
+        contextmanager_in_threadpool(database.session_factory.begin()) as session,
+    ):
+        yield session
+
+
+async def get_read_session(request: Request) -> AsyncIterator[Session]:
+    """A session for a request that only reads: each statement sees committed data."""
+    database = _database(request)
+    async with (
+        database.read_places,
+        contextmanager_in_threadpool(database.read_session_factory()) as session,
+    ):
+        yield session
+{%- endif %}
 
 
 # scope="function" runs the code after `yield` (the commit) as soon as the route returns,

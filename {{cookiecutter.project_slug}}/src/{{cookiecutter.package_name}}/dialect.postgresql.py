@@ -18,7 +18,7 @@ def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
     around it.
     """
     return {
-        "connect_args": {"timeout": settings.connect_timeout},
+        "connect_args": {"{{ 'timeout' if cookiecutter | session_style == 'async' else 'connect_timeout' }}": settings.connect_timeout},
         "isolation_level": "AUTOCOMMIT" if read_only else "READ COMMITTED",
         "pool_size": settings.pool_size,
         "max_overflow": settings.max_overflow,

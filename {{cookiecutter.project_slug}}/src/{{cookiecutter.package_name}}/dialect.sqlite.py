@@ -25,8 +25,12 @@ class Timestamp(TypeDecorator[datetime]):
 
 def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
     """Keyword arguments for the engine: the same for readers and writers."""
+{%- if cookiecutter | session_style == "sync" %}
     # Sessions are opened in one thread and used in another: FastAPI's worker threads.
     return {"connect_args": {"check_same_thread": False, "timeout": settings.busy_timeout}}
+{%- else %}
+    return {"connect_args": {"timeout": settings.busy_timeout}}
+{%- endif %}
 
 
 def prepare(engine: Engine, *, read_only: bool, enforce_foreign_keys: bool = True) -> None:

@@ -8,15 +8,14 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 EXAMPLE_URL = "postgresql://user:password@localhost:5432/items"
+DRIVER = "{{ 'postgresql+asyncpg' if cookiecutter | session_style == 'async' else 'postgresql+psycopg' }}"
 
 
 class Settings(BaseSettings):
     # Errors never echo the input: a DATABASE_URL holds a password.
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
-    database_url: str = Field(
-        default="postgresql+asyncpg://postgres@localhost:5432/items", repr=False
-    )
+    database_url: str = Field(default=f"{DRIVER}://postgres@localhost:5432/items", repr=False)
     # Connections in each of the two pools (one for the requests that write, one for those
     # that only read), and how many more either may open under load. Extra connections are
     # closed as soon as they are returned to a full pool, so under steady load they would be
@@ -46,19 +45,26 @@ class Settings(BaseSettings):
 
 
 def parse_database_url(value: str) -> URL:
-    """Accept the URL forms people paste (`postgres://`, `postgresql://`, libpq's `sslmode`)
-    and turn them into the asyncpg driver's; refuse any other without showing a password."""
+{%- if cookiecutter | session_style == "async" %}
+    """Accept the URL forms people paste (`postgres://`, `postgresql://`, libpq's `sslmode`) and
+    turn them into the asyncpg driver's; refuse any other without showing a password."""
+{%- else %}
+    """Accept the URL forms people paste (`postgres://`, `postgresql://`) and turn them into the
+    psycopg driver's; refuse any other without showing a password."""
+{%- endif %}
     try:
         url = make_url(value)
     except ArgumentError:
         raise ValueError(f"expected a URL like {EXAMPLE_URL}") from None
-    if url.drivername not in {"postgres", "postgresql", "postgresql+asyncpg"}:
+    if url.drivername not in {"postgres", "postgresql", DRIVER}:
         shown = url.render_as_string(hide_password=True)
         raise ValueError(f"expected a URL like {EXAMPLE_URL}, got {shown!r}")
-    url = url.set(drivername="postgresql+asyncpg")
+    url = url.set(drivername=DRIVER)
+{%- if cookiecutter | session_style == "async" %}
     if "sslmode" in url.query:  # asyncpg calls libpq's `sslmode` parameter `ssl`
         ssl = url.normalized_query["sslmode"][-1]
         url = url.difference_update_query(["sslmode"]).update_query_dict({"ssl": ssl})
+{%- endif %}
     return url
 
 

@@ -1,61 +1,83 @@
+{%- set is_async = cookiecutter | session_style == "async" -%}
+{%- set async_ = "async " if is_async else "" -%}
+{%- set aw = "await " if is_async else "" -%}
 """The migrations build exactly the schema the models describe, and can be undone."""
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import {{ "AsyncIterator, Callable" if is_async else "Callable, Iterator" }}
 from typing import Any
 
 import pytest
 from alembic import command
 from alembic.config import Config
 from database_fixtures import MakeSettings
+{%- if is_async %}
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
+{%- else %}
+from sqlalchemy import create_engine, inspect
+{%- endif %}
 
 from {{ cookiecutter.package_name }}.models import Base
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 
 @pytest.fixture
+{%- if is_async %}
 async def database_url(
     make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[str]:
-    """A fresh database, named by DATABASE_URL as the `alembic` command would see it."""
-    url = (await make_settings()).database_url
+{%- else %}
+def database_url(make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+{%- endif %}
+    """A new database, named by DATABASE_URL as the `alembic` command would see it."""
+    url = ({{ aw }}make_settings()).database_url
     monkeypatch.setenv("DATABASE_URL", url)
     get_settings.cache_clear()
     yield url
     get_settings.cache_clear()
 
 
-async def tables(url: str) -> set[str]:
+{{ async_ }}def tables(url: str) -> set[str]:
+{%- if is_async %}
     engine = create_async_engine(url)
     async with engine.connect() as connection:
         names = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
     await engine.dispose()
     return set(names)
+{%- else %}
+    engine = create_engine(url)
+    try:
+        return set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+{%- endif %}
 
 
-async def test_upgrade_check_downgrade_upgrade(database_url: str, alembic_config: Config) -> None:
+{{ async_ }}def test_upgrade_check_downgrade_upgrade(database_url: str, alembic_config: Config) -> None:
+{%- if is_async %}
     # Called from inside the test's running event loop, as an application's start-up would.
+{%- endif %}
     config = alembic_config
 
     command.upgrade(config, "head")
-    assert await tables(database_url) == {"alembic_version", "items"}
+    assert {{ aw }}tables(database_url) == {"alembic_version", "items"}
     command.check(config)  # raises if the models and the migrations disagree
 
     command.downgrade(config, "base")
-    assert await tables(database_url) == {"alembic_version"}
+    assert {{ aw }}tables(database_url) == {"alembic_version"}
 
     command.upgrade(config, "head")
     command.check(config)
 
 
-async def test_the_migrations_build_the_schema_the_models_describe(
+{{ async_ }}def test_the_migrations_build_the_schema_the_models_describe(
     database_url: str,
     alembic_config: Config,
     make_settings: MakeSettings,
     schema: Callable[[Any], dict[str, Any]],
 ) -> None:
     command.upgrade(alembic_config, "head")
+{%- if is_async %}
     from_models = create_async_engine((await make_settings()).url)
     async with from_models.begin() as connection:
         await connection.run_sync(Base.metadata.create_all)
@@ -65,3 +87,12 @@ async def test_the_migrations_build_the_schema_the_models_describe(
         assert await migrations.run_sync(schema) == await models.run_sync(schema)
     await from_models.dispose()
     await from_migrations.dispose()
+{%- else %}
+    from_models = create_engine(make_settings().url)
+    Base.metadata.create_all(from_models)
+    from_migrations = create_engine(database_url)
+
+    assert schema(from_migrations) == schema(from_models)
+    from_models.dispose()
+    from_migrations.dispose()
+{%- endif %}

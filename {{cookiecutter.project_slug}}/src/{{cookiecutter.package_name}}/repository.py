@@ -1,3 +1,7 @@
+{%- set is_async = cookiecutter | session_style == "async" -%}
+{%- set async_ = "async " if is_async else "" -%}
+{%- set aw = "await " if is_async else "" -%}
+{%- set Session = "AsyncSession" if is_async else "Session" -%}
 """Data access for items: functions that work in the caller's session and never commit.
 
 Each write is one statement that returns the row it wrote (INSERT, UPDATE or DELETE ...
@@ -10,7 +14,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, delete, func, select, update
+{%- if is_async %}
 from sqlalchemy.ext.asyncio import AsyncSession
+{%- else %}
+from sqlalchemy.orm import Session
+{%- endif %}
 
 from .models import Item
 from .schemas import ItemCreate
@@ -21,35 +29,39 @@ _COUNT = select(func.count()).select_from(Item)
 _DELETE = delete(Item).where(Item.id == bindparam("item_id")).returning(Item.id)
 
 
-async def get_item(session: AsyncSession, item_id: int) -> Item | None:
-    return (await session.scalars(_ITEM, {"item_id": item_id})).one_or_none()
+{{ async_ }}def get_item(session: {{ Session }}, item_id: int) -> Item | None:
+    return {{ "(await " if is_async }}session.scalars(_ITEM, {"item_id": item_id}){{ ")" if is_async }}.one_or_none()
 
 
+{% if is_async -%}
 async def list_items(
     session: AsyncSession, *, offset: int, limit: int
 ) -> tuple[Sequence[Item], int]:
+{%- else -%}
+def list_items(session: Session, *, offset: int, limit: int) -> tuple[Sequence[Item], int]:
+{%- endif %}
     """One page of items, oldest first, and the number of items in all.
 
     Two statements: in a read session each sees the data committed when it runs, so under
     concurrent writes the total may already differ from the page by the time it is counted.
     """
-    items = (await session.scalars(_PAGE, {"offset": offset, "limit": limit})).all()
-    return items, await session.scalar(_COUNT) or 0
+    items = {{ "(await " if is_async }}session.scalars(_PAGE, {"offset": offset, "limit": limit}){{ ")" if is_async }}.all()
+    return items, {{ aw }}session.scalar(_COUNT) or 0
 
 
-async def create_item(session: AsyncSession, data: ItemCreate) -> Item:
+{{ async_ }}def create_item(session: {{ Session }}, data: ItemCreate) -> Item:
     item = Item(**data.model_dump())
     session.add(item)
-    await session.flush()  # one INSERT ... RETURNING, which also fetches the database's defaults
+    {{ aw }}session.flush()  # one INSERT ... RETURNING, which also fetches the database's defaults
     return item
 
 
-async def update_item(session: AsyncSession, item_id: int, values: dict[str, Any]) -> Item | None:
+{{ async_ }}def update_item(session: {{ Session }}, item_id: int, values: dict[str, Any]) -> Item | None:
     """Set the given columns of an item; None if there is no such item."""
     statement = update(Item).where(Item.id == item_id).values(values).returning(Item)
-    return (await session.scalars(statement)).one_or_none()
+    return {{ "(await " if is_async }}session.scalars(statement){{ ")" if is_async }}.one_or_none()
 
 
-async def delete_item(session: AsyncSession, item_id: int) -> bool:
+{{ async_ }}def delete_item(session: {{ Session }}, item_id: int) -> bool:
     """Delete an item; False if there was no such item."""
-    return (await session.execute(_DELETE, {"item_id": item_id})).first() is not None
+    return {{ "(await " if is_async }}session.execute(_DELETE, {"item_id": item_id}){{ ")" if is_async }}.first() is not None
