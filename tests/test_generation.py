@@ -92,14 +92,6 @@ def test_an_answer_outside_the_choices_is_refused(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_combination_that_is_not_supported_is_refused(tmp_path: Path) -> None:
-    result = cookiecutter(tmp_path, "database=sqlite", "session=async")
-
-    assert result.returncode != 0
-    assert "Error: database=sqlite session=async is not a supported combination" in result.stderr
-    assert list(tmp_path.iterdir()) == []
-
-
 def test_the_session_style_follows_the_database_by_default(tmp_path: Path) -> None:
     project = bake(tmp_path, database="postgresql")
 

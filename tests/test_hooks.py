@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from .baking import COMBINATIONS, PROJECT_TEMPLATE, TEMPLATE, full_context
+from .baking import COMBINATIONS, COOKIECUTTER_JSON, PROJECT_TEMPLATE, TEMPLATE, full_context
 
 
 def load_hook(name: str) -> ModuleType:
@@ -66,13 +66,21 @@ def test_every_supported_combination_is_accepted(combination: dict[str, str]) ->
     assert pre_gen.check_answers(answers(**combination)) == []
 
 
-def test_a_combination_that_is_not_supported_is_refused_with_the_list() -> None:
-    unsupported = {"database": "sqlite", "session": "async"}
-    assert unsupported not in COMBINATIONS
+def test_every_database_is_offered_with_either_session_style() -> None:
+    assert sorted(map(pre_gen.describe, COMBINATIONS)) == sorted(
+        f"database={database} session={session}"
+        for database in COOKIECUTTER_JSON["database"]
+        for session in ("sync", "async")
+    )
 
-    assert pre_gen.check_answers(answers(**unsupported)) == [
+
+def test_a_combination_left_out_of_the_supported_list_is_refused_with_the_list() -> None:
+    left_out = {"database": "sqlite", "session": "async"}
+    supported = [combination for combination in COMBINATIONS if combination != left_out]
+
+    assert pre_gen.check_answers(answers(**left_out) | {"_supported_combinations": supported}) == [
         "database=sqlite session=async is not a supported combination: choose one of "
-        + ", ".join(pre_gen.describe(combination) for combination in COMBINATIONS)
+        + ", ".join(pre_gen.describe(combination) for combination in supported)
     ]
 
 

@@ -333,6 +333,10 @@ async def test_cancelled_requests_close_their_sessions_and_return_their_connecti
     assert len(sessions_made) == 5
     assert all(session.closed for session in sessions_made)
     assert checked_out(writer, reader) == 0
+    # Nothing is left waiting to close their connections.
+    if closing := asyncio.all_tasks() - {asyncio.current_task()}:
+        _, still_closing = await asyncio.wait(closing, timeout=5)
+        assert not still_closing
 {%- if cookiecutter.database == "sqlite" %}
     async with client_for(committing_app) as client:  # the cancelled write gave up its turn
         assert (await client.post("/items", json={"title": "Next"})).status_code == 201

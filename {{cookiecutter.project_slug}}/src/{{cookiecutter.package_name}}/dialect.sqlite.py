@@ -1,5 +1,8 @@
+{%- set sync = cookiecutter | session_style == "sync" -%}
 """What SQLite needs of the engines, of each connection they open, and of the columns."""
-
+{% if not sync %}
+import sqlite3
+{%- endif %}
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,13 +26,31 @@ class Timestamp(TypeDecorator[datetime]):
         return moment
 
 
+{%- if not sync %}
+
+
+class _Connection(sqlite3.Connection):
+    """A connection that rolls back what it still has open when it is closed.
+
+    Python closes connections with sqlite3_close_v2(), which keeps one whose statements are
+    still referenced (as a cancelled query's are, for a while) open until the garbage collector
+    frees them: its transaction, and SQLite's write lock, with it.
+    """
+
+    def close(self) -> None:
+        if self.in_transaction:
+            self.rollback()
+        super().close()
+{%- endif %}
+
+
 def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
     """Keyword arguments for the engine: the same for readers and writers."""
-{%- if cookiecutter | session_style == "sync" %}
+{%- if sync %}
     # Sessions are opened in one thread and used in another: FastAPI's worker threads.
     return {"connect_args": {"check_same_thread": False, "timeout": settings.busy_timeout}}
 {%- else %}
-    return {"connect_args": {"timeout": settings.busy_timeout}}
+    return {"connect_args": {"factory": _Connection, "timeout": settings.busy_timeout}}
 {%- endif %}
 
 
@@ -58,6 +79,18 @@ def prepare(engine: Engine, *, read_only: bool, enforce_foreign_keys: bool = Tru
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.close()
+{%- if not sync %}
+
+    # A request cancelled during a query (its client went away) invalidates its connection.
+    # Stop the query, which would otherwise run on to its end in aiosqlite's thread...
+    @event.listens_for(engine, "invalidate")
+    def _interrupt(dbapi_connection: Any, _record: Any, _exception: Any) -> None:
+        dbapi_connection.run_async(lambda connection: connection.interrupt())
+
+    # ...and close the connection the usual way: aiosqlite 0.22 waits forever to close one that
+    # SQLAlchemy's terminate() has also stopped while the close was under way.
+    engine.dialect.do_terminate = engine.dialect.do_close  # type: ignore[method-assign]
+{%- endif %}
 
     if not read_only:
 

@@ -1,10 +1,20 @@
 {%- set sqlite = cookiecutter.database == "sqlite" -%}
+{%- set is_async = cookiecutter | session_style == "async" -%}
 """How Alembic reaches the database: the application's own settings and models."""
-
+{% if is_async %}
+import asyncio
+{%- endif %}
 import logging
+{%- if is_async %}
+from concurrent.futures import ThreadPoolExecutor
+{%- endif %}
 
 from alembic import context
-from sqlalchemy import Connection{% if sqlite %}, create_engine
+from sqlalchemy import Connection{% if sqlite and not is_async %}, create_engine{% endif %}
+{%- if sqlite %}
+{%- if is_async %}
+from sqlalchemy.ext.asyncio import create_async_engine
+{%- endif %}
 from sqlalchemy.pool import NullPool
 
 from {{ cookiecutter.package_name }} import dialect
@@ -36,25 +46,50 @@ def run_migrations(connection: Connection) -> None:
         context.run_migrations()
 
 
-def run_migrations_online() -> None:
+{% if is_async %}async def run_async_migrations{% else %}def run_migrations_online{% endif %}() -> None:
+{%- if not is_async %}
     # Code that already holds a connection (the tests) passes it in; the command opens one.
     connection = config.attributes.get("connection")
     if connection is not None:
         run_migrations(connection)
         return
+{%- endif %}
 {%- if sqlite %}
     # Batch mode rebuilds a table by copying it and dropping the original: with foreign keys
     # enforced, that drop would cascade to the rows that refer to it.
     settings = get_settings()
     options = dialect.engine_options(settings, read_only=False)
-    engine = create_engine(settings.url, poolclass=NullPool, **options)
-    dialect.prepare(engine, read_only=False, enforce_foreign_keys=False)
+    engine = create_{% if is_async %}async_{% endif %}engine(settings.url, poolclass=NullPool, **options)
+    dialect.prepare(engine{% if is_async %}.sync_engine{% endif %}, read_only=False, enforce_foreign_keys=False)
 {%- else %}
     engine = create_db_engine(get_settings())
 {%- endif %}
+{%- if is_async %}
+    async with engine.connect() as connection:
+        await connection.run_sync(run_migrations)
+    await engine.dispose()
+
+
+def run_migrations_online() -> None:
+    # Code that already holds a connection passes it in, from inside `AsyncConnection.run_sync`
+    # (the tests do); the `alembic` command opens one.
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        run_migrations(connection)
+        return
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # no event loop running here: the usual case
+        asyncio.run(run_async_migrations())
+        return
+    # Called from code that runs in an event loop: migrate from a thread with a loop of its own.
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        executor.submit(asyncio.run, run_async_migrations()).result()
+{%- else %}
     with engine.connect() as connection:
         run_migrations(connection)
     engine.dispose()
+{%- endif %}
 
 
 if context.is_offline_mode():
