@@ -8,6 +8,7 @@ from datetime import UTC
 import pytest
 from database_fixtures import MakeSettings
 {%- if is_async %}
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 {%- else %}
 from sqlalchemy import Engine
@@ -42,6 +43,24 @@ from {{ cookiecutter.package_name }}.settings import DRIVER, Settings
 
         assert item.created_at.tzinfo is UTC
         {{ aw }}session.rollback()
+
+
+{%- if is_async %}
+
+
+async def test_a_connection_closed_in_the_middle_of_a_statement_gives_up_the_write_lock(
+    writer: AsyncEngine,
+) -> None:
+    async with writer.begin() as connection:
+        await connection.exec_driver_sql("CREATE TABLE numbers (n INTEGER)")
+    # As when a request is cancelled between two steps of an INSERT ... RETURNING: the
+    # statement is still open, and still referenced, when its connection is closed.
+    async with writer.connect() as connection:
+        _open = await connection.stream(text("INSERT INTO numbers VALUES (1), (2) RETURNING n"))
+        await connection.invalidate()
+    async with writer.begin() as connection:  # "database is locked" if the lock were still held
+        await connection.exec_driver_sql("INSERT INTO numbers VALUES (3)")
+{%- endif %}
 
 
 @pytest.mark.parametrize("url", ["sqlite:///./app.db", "sqlite+pysqlite:////data/app.db"])

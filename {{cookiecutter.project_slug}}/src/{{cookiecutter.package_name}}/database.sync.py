@@ -8,16 +8,13 @@ a success for data that failed to save. If anything raises, the transaction is r
 Either way the session is closed and its connection goes back to the pool.
 """
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator{% if not sqlite %}, Callable{% endif %}
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, cast
 
-from anyio import {% if sqlite %}Lock, to_thread{% else %}CapacityLimiter{% endif %}
+from anyio import {% if sqlite %}Lock{% else %}CancelScope, CapacityLimiter{% endif %}, to_thread
 from fastapi import Depends, Request
-{%- if not sqlite %}
-from fastapi.concurrency import contextmanager_in_threadpool
-{%- endif %}
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 {%- if not sqlite %}
@@ -123,27 +120,36 @@ async def get_read_session(request: Request) -> AsyncIterator[Session]:
     with _database(request).read_session_factory() as session:
         yield session
 {%- else %}
-# Both dependencies wait for a place in the event loop, then open the session in a worker
-# thread, and commit and close it in another (one that no route can hold up): nothing waits
-# on the database in the event loop.
+# Both dependencies wait for a place in the event loop and make the session there (it connects
+# at its first statement, in the route's thread). They commit and close it in a worker thread
+# of their own, which no route can hold up, and see that through even if the request is
+# cancelled: nothing waits on the database in the event loop.
 async def get_session(request: Request) -> AsyncIterator[Session]:
     """One session and one transaction per request: commit on success, roll back on error."""
     database = _database(request)
-    async with (
-        database.places,
-        contextmanager_in_threadpool(database.session_factory.begin()) as session,
-    ):
-        yield session
+    async with database.places:
+        session = database.session_factory()
+        try:
+            yield session
+            await _in_own_thread(session.commit)
+        finally:
+            await _in_own_thread(session.close)  # which rolls back what was not committed
 
 
 async def get_read_session(request: Request) -> AsyncIterator[Session]:
     """A session for a request that only reads: each statement sees committed data."""
     database = _database(request)
-    async with (
-        database.read_places,
-        contextmanager_in_threadpool(database.read_session_factory()) as session,
-    ):
-        yield session
+    async with database.read_places:
+        session = database.read_session_factory()
+        try:
+            yield session
+        finally:
+            await _in_own_thread(session.close)
+
+
+async def _in_own_thread(work: Callable[[], object]) -> None:
+    with CancelScope(shield=True):
+        await to_thread.run_sync(work, limiter=CapacityLimiter(1))
 {%- endif %}
 
 

@@ -2,6 +2,7 @@
 """What SQLite needs of the engines, of each connection they open, and of the columns."""
 {% if not sync %}
 import sqlite3
+import weakref
 {%- endif %}
 from datetime import UTC, datetime
 from typing import Any
@@ -30,16 +31,27 @@ class Timestamp(TypeDecorator[datetime]):
 
 
 class _Connection(sqlite3.Connection):
-    """A connection that rolls back what it still has open when it is closed.
+    """A connection that closes its cursors when it is closed.
 
-    Python closes connections with sqlite3_close_v2(), which keeps one whose statements are
-    still referenced (as a cancelled query's are, for a while) open until the garbage collector
-    frees them: its transaction, and SQLite's write lock, with it.
+    A request cancelled between two steps of a statement (an INSERT ... RETURNING that has
+    returned its row, say, and not yet been fetched) leaves that statement open. Python closes
+    connections with sqlite3_close_v2(), which keeps one with open statements alive, its
+    transaction and SQLite's write lock with it, until the garbage collector frees its cursors.
+    Closed first, they let the connection close at once, and SQLite roll its transaction back.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._cursors: weakref.WeakSet[sqlite3.Cursor] = weakref.WeakSet()
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        cursor = super().cursor(*args, **kwargs)
+        self._cursors.add(cursor)
+        return cursor
+
     def close(self) -> None:
-        if self.in_transaction:
-            self.rollback()
+        for cursor in list(self._cursors):
+            cursor.close()
         super().close()
 {%- endif %}
 

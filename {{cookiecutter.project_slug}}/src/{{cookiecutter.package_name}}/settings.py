@@ -1,3 +1,5 @@
+{%- set sqlite = cookiecutter.database == "sqlite" -%}
+{%- set is_async = cookiecutter | session_style == "async" -%}
 """Settings, read from the environment or from a `.env` file in the working directory."""
 
 from functools import lru_cache
@@ -6,14 +8,27 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
-
+{% if sqlite %}
+EXAMPLE_URL = "sqlite:///./app.db"
+DRIVER = "{{ 'sqlite+aiosqlite' if is_async else 'sqlite' }}"
+{%- else %}
 EXAMPLE_URL = "postgresql://user:password@localhost:5432/items"
-DRIVER = "{{ 'postgresql+asyncpg' if cookiecutter | session_style == 'async' else 'postgresql+psycopg' }}"
+DRIVER = "{{ 'postgresql+asyncpg' if is_async else 'postgresql+psycopg' }}"
+{%- endif %}
 
 
 class Settings(BaseSettings):
+{%- if not sqlite %}
     # Errors never echo the input: a DATABASE_URL holds a password.
+{%- endif %}
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
+
+{%- if sqlite %}
+
+    database_url: str = f"{DRIVER}:///./app.db"
+    # Seconds a write waits for another connection's write lock before it fails.
+    busy_timeout: float = Field(default=5.0, gt=0)
+{%- else %}
 
     database_url: str = Field(default=f"{DRIVER}://postgres@localhost:5432/items", repr=False)
     # Connections in each of the two pools (one for the requests that write, one for those
@@ -30,6 +45,7 @@ class Settings(BaseSettings):
     # replaced instead of failing a request. It costs a round trip per request; without it,
     # the first request after the server restarts fails (503) and the pool renews itself.
     pool_pre_ping: bool = False
+{%- endif %}
     # Tune Python's garbage collector while the service runs (see `tuned_garbage_collector`).
     tune_gc: bool = True
 
@@ -40,12 +56,17 @@ class Settings(BaseSettings):
 
     @property
     def url(self) -> URL:
+{%- if not sqlite %}
         """The database URL; its `repr` and `str` hide the password."""
+{%- endif %}
         return make_url(self.database_url)
 
 
 def parse_database_url(value: str) -> URL:
-{%- if cookiecutter | session_style == "async" %}
+{%- if sqlite %}
+    """Accept a SQLite URL, for any of SQLAlchemy's SQLite drivers, and turn it into this
+    project's driver's; refuse any other with a message that never shows a password."""
+{%- elif is_async %}
     """Accept the URL forms people paste (`postgres://`, `postgresql://`, libpq's `sslmode`) and
     turn them into the asyncpg driver's; refuse any other without showing a password."""
 {%- else %}
@@ -56,16 +77,20 @@ def parse_database_url(value: str) -> URL:
         url = make_url(value)
     except ArgumentError:
         raise ValueError(f"expected a URL like {EXAMPLE_URL}") from None
-    if url.drivername not in {"postgres", "postgresql", DRIVER}:
+    if {% if sqlite %}url.get_backend_name() != "sqlite"{% else %}url.drivername not in {"postgres", "postgresql", DRIVER}{% endif %}:
         shown = url.render_as_string(hide_password=True)
         raise ValueError(f"expected a URL like {EXAMPLE_URL}, got {shown!r}")
+{%- if sqlite %}
+    return url.set(drivername=DRIVER)
+{%- else %}
     url = url.set(drivername=DRIVER)
-{%- if cookiecutter | session_style == "async" %}
+{%- if is_async %}
     if "sslmode" in url.query:  # asyncpg calls libpq's `sslmode` parameter `ssl`
         ssl = url.normalized_query["sslmode"][-1]
         url = url.difference_update_query(["sslmode"]).update_query_dict({"ssl": ssl})
 {%- endif %}
     return url
+{%- endif %}
 
 
 @lru_cache
