@@ -143,14 +143,14 @@ class Project:
                 server.terminate()
                 server.wait(timeout=10)
 
-    def run_ci_steps(self, env: dict[str, str]) -> None:
-        """Run the `run:` steps of the project's CI workflow in the project, in order."""
+    def run_ci_steps(self, env: dict[str, str], *, first: int | None = None) -> None:
+        """Run the `run:` steps of the project's CI workflow in the project, in order (only the
+        `first` few, if given)."""
         self.run(["git", "init", "--quiet"])  # pre-commit works on a repository, as in CI
         self.run(["git", "add", "--all"])
         workflow = yaml.safe_load((self.path / ".github" / "workflows" / "ci.yml").read_text())
-        for step in workflow["jobs"]["check"]["steps"]:
-            if "run" in step:
-                self.run(shlex.split(step["run"]), env=env)
+        for step in [step for step in workflow["jobs"]["check"]["steps"] if "run" in step][:first]:
+            self.run(shlex.split(step["run"]), env=env)
 
     def readme_command(self, task: str) -> list[str]:
         """The command that the project's README gives for `task` (a row of its table)."""

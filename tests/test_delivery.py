@@ -52,7 +52,9 @@ def test_the_ci_workflow_is_valid_for_github(project: Project) -> None:
 
 
 def test_the_ci_workflow_steps_pass_here(project: Project, ci_environment: dict[str, str]) -> None:
-    """Run each `run:` step of the project's workflow, as GitHub would on a fresh checkout."""
+    """The workflow runs the README's checks, then its tests with coverage; the checks pass as
+    they would on GitHub on a fresh checkout. (test_its_own_suite_passes runs the tests' step,
+    and test_the_lowest_versions_allowed_pass_too both, at the lowest versions.)"""
     workflow = load_yaml(project.path / ".github" / "workflows" / "ci.yml")
     steps = [step["run"] for step in workflow["jobs"]["check"]["steps"] if "run" in step]
 
@@ -60,7 +62,7 @@ def test_the_ci_workflow_steps_pass_here(project: Project, ci_environment: dict[
     test = " ".join(project.readme_command("test"))
 
     assert steps == [f"{lint} --show-diff-on-failure", f"{test} --cov"]
-    project.run_ci_steps(ci_environment)
+    project.run_ci_steps(ci_environment, first=1)
 
 
 def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
