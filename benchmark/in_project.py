@@ -9,13 +9,17 @@ statements each endpoint sends to the database, or count the Python calls it mak
 import asyncio
 import importlib
 import json
+import os
+import re
 import sys
+import tempfile
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, create_engine, event, insert
+from sqlalchemy import Engine, event, insert
 from sqlalchemy.pool import Pool
 
 ENDPOINTS = [
@@ -26,24 +30,33 @@ ENDPOINTS = [
 ]
 
 
+TRACED = re.compile(r"^F\t\d+\t((?:Query|Sync)\b.*)$", re.MULTILINE)
+
+
+def start_trace(pgconn: Any, path: Path) -> None:
+    from psycopg.pq import Trace  # the psycopg projects' only
+
+    with path.open("a") as file:  # libpq writes to a copy of the file descriptor
+        pgconn.trace(os.dup(file.fileno()))
+    pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
+
+
 def seed(package: str, count: int) -> None:
+    """Insert `count` items in one transaction, through the project's own engine."""
     items = importlib.import_module(f"{package}.models").Item.__table__
-    url = importlib.import_module(f"{package}.settings").get_settings().database_url
+    settings = importlib.import_module(f"{package}.settings").get_settings()
+    engine = importlib.import_module(f"{package}.database").create_db_engine(settings)
     rows = [
         {"title": f"Item {n}", "description": "Seeded for the benchmark", "sku": f"SEED-{n}"}
         for n in range(1, count + 1)
     ]
-    if url.startswith("sqlite"):
-        engine = create_engine(url)
+    if isinstance(engine, Engine):
         with engine.begin() as connection:
             connection.execute(insert(items), rows)
         engine.dispose()
         return
 
-    from sqlalchemy.ext.asyncio import create_async_engine  # the PostgreSQL variant's only
-
     async def seed_async() -> None:
-        engine = create_async_engine(url)
         async with engine.begin() as connection:
             await connection.execute(insert(items), rows)
         await engine.dispose()
@@ -54,19 +67,37 @@ def seed(package: str, count: int) -> None:
 def round_trips(package: str, repeat: int = 20) -> dict[str, Any]:
     """Statements per request, as the database driver sends them (BEGIN and COMMIT too)."""
     sent: list[str] = []
+    traces: list[tuple[Any, Path]] = []  # psycopg's connections, and where libpq traces them
 
     @event.listens_for(Pool, "connect")
     def trace(dbapi_connection: Any, _record: Any) -> None:
         driver = getattr(dbapi_connection, "driver_connection", dbapi_connection)
-        if hasattr(driver, "set_trace_callback"):  # sqlite3 reports every statement
+        kind = type(driver).__module__.partition(".")[0]
+        if kind == "sqlite3":  # sqlite3 reports every statement
             driver.set_trace_callback(sent.append)
-        else:  # asyncpg reports what it sends on its own: BEGIN, COMMIT, ROLLBACK, pings
+        elif kind == "aiosqlite":  # the same, in the connection's own thread
+            dbapi_connection.run_async(lambda aio: aio.set_trace_callback(sent.append))
+        elif kind == "asyncpg":  # asyncpg reports what it sends on its own: BEGIN, COMMIT, pings
             driver.add_query_logger(lambda record: sent.append(record.query))
+        else:  # psycopg: libpq traces every message it sends
+            traces.append((driver.pgconn, Path(tempfile.mkstemp(suffix=".trace")[1])))
+            start_trace(*traces[-1])
 
     @event.listens_for(Engine, "after_cursor_execute")
     def statement(_connection: Any, _cursor: Any, sql: str, *_: Any) -> None:
         if "+asyncpg" in str(_connection.engine.url):  # and SQLAlchemy what it executes
             sent.append(sql)
+
+    def traced() -> list[str]:
+        """What libpq has traced since the last call (it writes its trace out as it stops): a
+        simple Query, or the Sync that ends an extended query, is a round trip."""
+        messages = []
+        for pgconn, path in traces:
+            pgconn.untrace()
+            messages += TRACED.findall(path.read_text())
+            path.write_text("")
+            start_trace(pgconn, path)
+        return messages
 
     app = importlib.import_module(f"{package}.main").create_app()
     counts: dict[str, Any] = {}
@@ -75,9 +106,11 @@ def round_trips(package: str, repeat: int = 20) -> dict[str, Any]:
         for name, method, path, body in ENDPOINTS:
             url = path.replace("{id}", str(item_id))
             client.request(method, url, json=body)  # caches warm, as under load
+            traced()
             sent.clear()
             for _ in range(repeat):
                 assert client.request(method, url, json=body).status_code < 300
+            sent += traced()
             counts[name] = {
                 "per_request": len(sent) / repeat,
                 "statements": [" ".join(s.split())[:60] for s in sent[: len(sent) // repeat]],

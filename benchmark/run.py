@@ -6,8 +6,10 @@
 For each supported combination: render it, install it as its README says, seed 10,000 items,
 and serve these apps on the same database, each with one uvicorn worker pinned to core 0:
 
-- ceiling: Starlette and the raw driver, no validation (sqlite3 in the thread pool; asyncpg);
-- framework: FastAPI with the service's own models, and the raw driver;
+- ceiling: Starlette and the database's fastest raw driver, no validation (sqlite3 in the
+  thread pool; asyncpg), the same for both session styles;
+- framework: FastAPI with the service's own models, and the project's own raw driver
+  (sqlite3, aiosqlite, asyncpg or psycopg);
 - service: the generated service, unchanged;
 - baseline (with --baseline REF): the service as the template made it at git revision REF,
   so that a change to the template is measured before and after in one run.
@@ -154,6 +156,8 @@ def prepared(
     started = time.perf_counter()
     run(["uv", "sync"], project, env)
     install = time.perf_counter() - started
+    if combination["database"] == "postgresql":  # the ceiling's driver, whatever the project's
+        run(["uv", "pip", "install", "asyncpg"], project, env)
     baseline = None
     if baseline_template:
         baseline = render_baseline(baseline_template, combination, workdir / "baseline")
@@ -186,10 +190,13 @@ def answers(url: str) -> bool:
 @contextmanager
 def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
     project = variant.baseline if app == "baseline" and variant.baseline else variant.project
+    database, session = variant.combination["database"], variant.combination["session"]
     if app in ("service", "baseline"):
         module = f"{variant.package}.main:app"
-    else:
-        module = f"{variant.combination['database']}_{app}:app"
+    elif app == "ceiling":  # the database's, whatever the project's driver
+        module = f"{database}_ceiling:app"
+    else:  # with the project's own driver
+        module = f"{database}_{session}_framework:app"
     command = ["taskset", "-c", SERVICE_CORE, str(project / ".venv" / "bin" / "uvicorn")]
     command += [module, "--port", str(port), "--no-access-log", "--log-level", "warning"]
     command += ["--app-dir", str(HERE / "apps")]

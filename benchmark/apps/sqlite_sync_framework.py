@@ -1,5 +1,5 @@
-"""The framework bound for the SQLite variant: FastAPI, with the service's own request and
-response models, over the sqlite3 module (the ceiling's queries, no ORM, no session)."""
+"""The framework bound for SQLite with sync sessions: FastAPI, with the service's own
+request and response models, over the sqlite3 module (the ceiling's queries, no ORM, no session)."""
 
 import importlib
 import os

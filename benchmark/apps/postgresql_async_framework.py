@@ -1,5 +1,5 @@
-"""The framework bound for the PostgreSQL variant: FastAPI, with the service's own request and
-response models, over an asyncpg pool (the ceiling's queries, no ORM, no session)."""
+"""The framework bound for PostgreSQL with async sessions: FastAPI, with the service's own
+request and response models, over an asyncpg pool (the ceiling's queries, no ORM, no session)."""
 
 import importlib
 import os
