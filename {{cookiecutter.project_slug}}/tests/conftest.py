@@ -6,10 +6,12 @@ and the test still leaves nothing behind. Where the database comes from is in
 `database_fixtures.py`; the engine, the transaction and the app, in `session_fixtures.py`.
 """
 
-from collections.abc import AsyncIterator, Callable
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from alembic.config import Config
 from fastapi import FastAPI
@@ -79,3 +81,34 @@ def read_only_session_class(read_only_statements: tuple[str, str]) -> type[Sessi
 async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
         yield client
+
+
+@pytest.fixture(scope="session")
+def cancel_at_random_moments() -> Callable[[FastAPI], Awaitable[None]]:
+    """Send `app` a few requests of every kind and cancel them at a random moment, as a server
+    does when its clients go away, a hundred times; after each time, a write must be answered
+    at once: nothing the cancelled requests left behind may hold it up."""
+
+    async def cancel(app: FastAPI) -> None:
+        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+            url = f"/items/{(await client.post('/items', json={'title': 'First'})).json()['id']}"
+            calls = {
+                "create": lambda: client.post("/items", json={"title": "New"}),
+                "update": lambda: client.patch(url, json={"title": "Changed"}),
+                "read": lambda: client.get(url),
+                "list": lambda: client.get("/items"),
+            }
+            for _ in range(100):
+                chosen = random.choices(list(calls), k=random.randint(1, 6))
+                delay = random.uniform(0, 0.02)
+                async with anyio.create_task_group() as requests:
+                    for name in chosen:
+                        requests.start_soon(calls[name])
+                    await anyio.sleep(delay)
+                    requests.cancel_scope.cancel()
+                status = None  # no answer within two seconds
+                with anyio.move_on_after(2):
+                    status = (await client.patch(url, json={"title": "After"})).status_code
+                assert status == 200, f"{chosen} cancelled at {delay:.4f} s"
+
+    return cancel

@@ -7,7 +7,6 @@ watch their connection pools.
 
 import asyncio
 import gc
-import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
@@ -359,28 +358,9 @@ async def test_requests_cancelled_at_random_moments_leave_nothing_behind(
     sessions_made: list[TrackedSession],
     writer: AsyncEngine,
     reader: AsyncEngine,
+    cancel_at_random_moments: Callable[[FastAPI], Awaitable[None]],
 ) -> None:
-    async with client_for(committing_app) as client:
-        url = f"/items/{(await client.post('/items', json={'title': 'First'})).json()['id']}"
-        calls = {
-            "create": lambda: client.post("/items", json={"title": "New"}),
-            "update": lambda: client.patch(url, json={"title": "Changed"}),
-            "read": lambda: client.get(url),
-            "list": lambda: client.get("/items"),
-        }
-        for _ in range(100):
-            chosen = random.choices(list(calls), k=random.randint(1, 6))
-            delay = random.uniform(0, 0.02)
-            async with anyio.create_task_group() as requests:
-                for name in chosen:
-                    requests.start_soon(calls[name])
-                await asyncio.sleep(delay)
-                requests.cancel_scope.cancel()
-            # A write right after them waits for nothing they left behind.
-            status = None  # no answer within two seconds
-            with anyio.move_on_after(2):
-                status = (await client.patch(url, json={"title": "After"})).status_code
-            assert status == 200, f"{chosen} cancelled at {delay:.4f} s"
+    await cancel_at_random_moments(committing_app)
 
     assert all(session.closed for session in sessions_made)
     assert checked_out(writer, reader) == 0

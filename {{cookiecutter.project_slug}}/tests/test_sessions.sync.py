@@ -6,9 +6,8 @@ watch their connection pools.
 """
 
 import gc
-import random
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -316,33 +315,13 @@ def test_cancelled_requests_close_their_sessions_and_return_their_connections(
 
 
 def test_requests_cancelled_at_random_moments_leave_nothing_behind(
-    committing_app: FastAPI, sessions_made: list[TrackedSession], writer: Engine, reader: Engine
+    committing_app: FastAPI,
+    sessions_made: list[TrackedSession],
+    writer: Engine,
+    reader: Engine,
+    cancel_at_random_moments: Callable[[FastAPI], Awaitable[None]],
 ) -> None:
-    async def cancel_at_random_moments() -> None:
-        transport = ASGITransport(app=committing_app)
-        async with AsyncClient(transport=transport, base_url="http://test") as client:
-            url = f"/items/{(await client.post('/items', json={'title': 'First'})).json()['id']}"
-            calls = {
-                "create": lambda: client.post("/items", json={"title": "New"}),
-                "update": lambda: client.patch(url, json={"title": "Changed"}),
-                "read": lambda: client.get(url),
-                "list": lambda: client.get("/items"),
-            }
-            for _ in range(100):
-                chosen = random.choices(list(calls), k=random.randint(1, 6))
-                delay = random.uniform(0, 0.02)
-                async with anyio.create_task_group() as requests:
-                    for name in chosen:
-                        requests.start_soon(calls[name])
-                    await anyio.sleep(delay)
-                    requests.cancel_scope.cancel()
-                # A write right after them waits for nothing they left behind.
-                status = None  # no answer within two seconds
-                with anyio.move_on_after(2):
-                    status = (await client.patch(url, json={"title": "After"})).status_code
-                assert status == 200, f"{chosen} cancelled at {delay:.4f} s"
-
-    anyio.run(cancel_at_random_moments)  # in a loop of its own, as the sync tests' requests are
+    anyio.run(cancel_at_random_moments, committing_app)  # in an event loop of its own
 
     assert all(session.closed for session in sessions_made)
     assert checked_out(writer, reader) == 0
