@@ -6,7 +6,7 @@ connection details into the response; the full error goes to the log.
 """
 
 import logging
-from http import HTTPStatus
+from http import HTTPMethod, HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +48,26 @@ def problem(status: int, detail: str, errors: list[FieldError] | None = None) ->
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     response = problem(exc.status_code, str(exc.detail))
-    if exc.headers:  # such as a 405's Allow
+    if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:  # Starlette's Allow names one route's methods, of all the path's
+        response.headers["Allow"] = ", ".join(_allowed_methods(request))
     return response
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method that some route of the app answers on the request's path."""
+    return [
+        method
+        for method in HTTPMethod
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL
+            for route in request.app.router.routes
+        )
+    ]
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
