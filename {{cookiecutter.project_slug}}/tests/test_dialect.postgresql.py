@@ -127,6 +127,7 @@ async def test_a_database_that_goes_away_is_a_fast_503_and_the_service_recovers(
     assert [response.status_code for response in down] == [503, 503]
     assert elapsed < settings.pool_timeout  # refused at once, not left to time out
     assert down[0].json()["detail"] == "The database is not available; try again shortly"
+    assert all(response.headers["retry-after"] == "5" for response in down)
     assert [response.status_code for response in up] == [200, 200]
     assert up[1].json() == item
     assert checked_out(*engines) == 0

@@ -305,6 +305,7 @@ async def test_health_is_503_when_the_database_does_not_answer(
 
     assert response.status_code == 503
     assert response.json()["detail"] == "The database is not available; try again shortly"
+    assert response.headers["retry-after"] == "5"
     await unreachable.dispose()
 
 

@@ -19,6 +19,8 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
+# Seconds a client is told to wait before it tries again when the database is unavailable.
+RETRY_AFTER = "5"
 
 
 class FieldError(BaseModel):
@@ -95,7 +97,9 @@ async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
         # for `Exception`, which answers 500.
         raise exc
     logger.error("Database unavailable: %s", exc)
-    return problem(503, "The database is not available; try again shortly")
+    response = problem(503, "The database is not available; try again shortly")
+    response.headers["Retry-After"] = RETRY_AFTER
+    return response
 
 
 async def _unexpected_error(_request: Request, _exc: Exception) -> JSONResponse:
