@@ -134,7 +134,7 @@ class Project:
             server = subprocess.Popen(command, cwd=self.path, env=env, stdout=output, stderr=output)
             try:
                 deadline = time.monotonic() + 30
-                while not _answers(f"{base}/health"):
+                while not _answers(f"{base}/health/ready"):
                     assert server.poll() is None, f"the server stopped:\n{log.read_text()}"
                     assert time.monotonic() < deadline, f"no answer in 30 s:\n{log.read_text()}"
                     time.sleep(0.1)

@@ -95,7 +95,7 @@ def test_the_dockerfile_passes_hadolint_and_refers_to_what_exists(project: Proje
     assert ("EXPOSE", "8000") in final
     assert ("USER", "10001") in final
     healthcheck = next(arguments for op, arguments in final if op == "HEALTHCHECK")
-    assert "http://127.0.0.1:8000/health" in healthcheck
+    assert "http://127.0.0.1:8000/health/live" in healthcheck  # liveness: no restart in an outage
 
 
 def test_compose_is_valid_and_migrates_before_it_serves(project: Project) -> None:
@@ -108,6 +108,7 @@ def test_compose_is_valid_and_migrates_before_it_serves(project: Project) -> Non
     assert app["build"] == "."
     assert app["ports"] == ["127.0.0.1:8000:8000"]
     assert app["command"][-1].startswith("alembic upgrade head && exec uvicorn ")
+    assert "http://127.0.0.1:8000/health/ready" in " ".join(app["healthcheck"]["test"])
     assert f"{package}.main:app --host 0.0.0.0 --port 8000" in app["command"][-1]
     if project.answers["database"] == "postgresql":
         db = compose["services"]["db"]

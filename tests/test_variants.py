@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import random
 import re
 import shutil
 import subprocess
@@ -159,7 +161,8 @@ def test_app_imports_and_lists_the_items_routes(project: Project) -> None:
     assert {path: sorted(ops) for path, ops in schema["paths"].items()} == {
         "/items": ["get", "post"],
         "/items/{item_id}": ["delete", "get", "patch", "put"],
-        "/health": ["get"],
+        "/health/live": ["get"],
+        "/health/ready": ["get"],
     }
 
 
@@ -191,21 +194,103 @@ def test_postgresql_tests_use_the_server_that_test_database_url_names(
 
 
 def test_fuzzing_the_api_from_its_schema_finds_no_error(
-    project: Project, tmp_path: Path, request: pytest.FixtureRequest
+    project: Project, tmp_path: Path, request: pytest.FixtureRequest, record_property: Any
 ) -> None:
-    """Schemathesis, against the served app: no 5xx, and every response as documented."""
+    """Schemathesis, against the served app, every phase (the schema's examples, its edge
+    cases, random requests, and random sequences of calls that follow the links between
+    operations): no 5xx, every response as documented, every request the schema refuses
+    refused and every one it allows allowed. The seed is random unless FUZZ_SEED gives one,
+    and printed, so that a failure can be replayed; FUZZ_EXAMPLES sets the examples per
+    operation and phase."""
+    seed = os.environ.get("FUZZ_SEED") or str(random.randrange(2**64))
+    examples = os.environ.get("FUZZ_EXAMPLES", "100")
+    record_property("fuzz_seed", seed)
     env = environment(DATABASE_URL=database_url(project, tmp_path, request))
     project.run(project.readme_command("create or upgrade the database"), env=env)
     schemathesis = str(Path(sys.executable).parent / "schemathesis")
-    options = ["--checks", "all", "--max-examples", "50", "--seed", "1", "--no-color"]
+    options = ["--checks", "all", "--max-examples", examples, "--seed", seed, "--no-color"]
     options += ["--generation-database", "none"]
 
     with project.serving(env, tmp_path / "server.log") as base:
         command = [schemathesis, "run", f"{base}/openapi.json", *options]
         fuzz = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
 
-    assert fuzz.returncode == 0, fuzz.stdout + (tmp_path / "server.log").read_text()
+    replay = f"replay with FUZZ_SEED={seed} FUZZ_EXAMPLES={examples}\n"
+    assert fuzz.returncode == 0, replay + fuzz.stdout + (tmp_path / "server.log").read_text()
     assert re.search(r"\d+ generated, \d+ passed", fuzz.stdout), fuzz.stdout
+    assert re.search(r"Stateful \(in ", fuzz.stdout), (
+        "the stateful phase did not run\n" + fuzz.stdout
+    )
+    print(f"{project.id}: fuzzed with seed {seed}, {examples} examples per operation and phase")
+
+
+def test_a_client_generated_from_the_schema_drives_the_api(
+    project: Project, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """openapi-python-client makes a client from the served schema; create, read, list,
+    update, replace and delete go through it, and a 404, a 409 and a 422 come back as its
+    typed `Problem`."""
+    env = environment(DATABASE_URL=database_url(project, tmp_path, request))
+    project.run(project.readme_command("create or upgrade the database"), env=env)
+    tools = Path(sys.executable).parent
+    with project.serving(env, tmp_path / "server.log") as base:
+        generate = [
+            str(tools / "openapi-python-client"),
+            "generate",
+            "--url",
+            f"{base}/openapi.json",
+        ]
+        generate += ["--meta", "none", "--output-path", str(tmp_path / "items_client")]
+        made = subprocess.run(
+            generate,
+            capture_output=True,
+            text=True,
+            check=False,
+            env=environment(PATH=f"{tools}:{os.environ['PATH']}"),
+        )
+        assert made.returncode == 0, made.stdout + made.stderr
+        assert "Warning" not in made.stdout, made.stdout
+        drive = [sys.executable, str(Path(__file__).with_name("drive_client.py")), base]
+        driven = subprocess.run(
+            drive,
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, "PYTHONPATH": str(tmp_path)},
+        )
+
+    assert driven.returncode == 0, (
+        driven.stdout + driven.stderr + (tmp_path / "server.log").read_text()
+    )
+    assert "404, 409 and 422 typed" in driven.stdout
+
+
+def test_mypy_refuses_a_read_session_to_data_access_that_writes(
+    project: Project, tmp_path: Path
+) -> None:
+    """A route that hands its read session to a function that writes type-checks only if it
+    asks for a write session instead."""
+    package = project.context["package_name"]
+    async_, await_ = ("async ", "await ") if project.answers["session"] == "async" else ("", "")
+    route = (
+        f"from {package} import repository\n"
+        f"from {package}.database import ReadSessionDep, SessionDep\n"
+        f"from {package}.schemas import ItemCreate\n\n\n"
+        f"{async_}def create(session: {{}}) -> None:\n"
+        f"    {await_}repository.create_item(session, ItemCreate(title='x'))\n"
+    )
+    (tmp_path / "writes_in_a_read_session.py").write_text(route.format("ReadSessionDep"))
+    (tmp_path / "writes_in_a_write_session.py").write_text(route.format("SessionDep"))
+
+    # MYPYPATH: the package as the project's own mypy sees it, its source, not as installed.
+    env = environment(MYPYPATH=str(project.path / "src"))
+    checked = project.run(["uv", "run", "mypy", str(tmp_path)], env=env, check=False)
+
+    assert checked.returncode == 1, checked.stdout
+    errors = [line for line in checked.stdout.splitlines() if ": error: " in line]
+    assert len(errors) == 1, checked.stdout
+    assert 'writes_in_a_read_session.py:7: error: Argument 1 to "create_item"' in errors[0]
+    assert 'expected "WriteSession"' in errors[0]
 
 
 def test_secrets_stay_out_of_git_and_the_service_stays_on_loopback(project: Project) -> None:

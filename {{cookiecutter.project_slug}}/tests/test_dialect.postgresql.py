@@ -114,15 +114,15 @@ async def test_a_database_that_goes_away_is_a_fast_503_and_the_service_recovers(
 
     async with client_for(create_app(settings, database=database)) as client:
         item = (await client.post("/items", json={"title": "Survives"})).json()
-        assert (await client.get("/health")).status_code == 200
+        assert (await client.get("/health/ready")).status_code == 200
 
         await anyio.to_thread.run_sync(own_server.stop)
         started = time.perf_counter()
-        down = [await client.get("/health"), await client.get(f"/items/{item['id']}")]
+        down = [await client.get("/health/ready"), await client.get(f"/items/{item['id']}")]
         elapsed = time.perf_counter() - started
 
         await anyio.to_thread.run_sync(own_server.ensure_postgres_running)
-        up = [await client.get("/health"), await client.get(f"/items/{item['id']}")]
+        up = [await client.get("/health/ready"), await client.get(f"/items/{item['id']}")]
 
     assert [response.status_code for response in down] == [503, 503]
     assert elapsed < settings.pool_timeout  # refused at once, not left to time out
@@ -144,11 +144,11 @@ async def test_a_restart_between_requests_fails_one_request_at_most(
     settings, database, engines = outage_database
 
     async with client_for(create_app(settings, database=database)) as client:
-        assert (await client.get("/health")).status_code == 200  # a pooled connection
+        assert (await client.get("/health/ready")).status_code == 200  # a pooled connection
 
         await anyio.to_thread.run_sync(own_server.stop)
         await anyio.to_thread.run_sync(own_server.ensure_postgres_running)
-        after = [(await client.get("/health")).status_code for _ in range(3)]
+        after = [(await client.get("/health/ready")).status_code for _ in range(3)]
 
     # Without pre-ping, the first request meets the connection the restart closed, fails,
     # and the pool renews its connections; with it, no request fails at all.

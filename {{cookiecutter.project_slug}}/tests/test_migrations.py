@@ -10,6 +10,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from database_fixtures import MakeSettings
+from httpx2 import ASGITransport, AsyncClient
 {%- if is_async %}
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -17,6 +18,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy import create_engine, inspect
 {%- endif %}
 
+from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.models import Base
 from {{ cookiecutter.package_name }}.settings import get_settings
 
@@ -96,3 +98,31 @@ def database_url(make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch) -
     from_models.dispose()
     from_migrations.dispose()
 {%- endif %}
+
+
+async def test_readiness_says_when_the_schema_is_missing_or_behind(
+    database_url: str, alembic_config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app()  # on DATABASE_URL, as the service runs
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(transport=transport, base_url="http://test") as client,
+    ):
+        # Said at start-up, and whenever readiness is asked: what is wrong, and what to run.
+        assert "run `alembic upgrade head`" in caplog.text
+        response = await client.get("/health/ready")
+        assert response.status_code == 503
+        assert response.json()["detail"].startswith("The database schema is not the one")
+        assert (await client.get("/health/live")).json() == {"status": "ok"}
+        # A request that needs the missing table is a bug in the deployment, not an outage.
+        assert (await client.get("/items")).status_code == 500
+
+        command.upgrade(alembic_config, "head")
+        assert (await client.get("/health/ready")).json() == {"status": "ok"}
+        assert (await client.get("/items")).status_code == 200
+
+        command.downgrade(alembic_config, "base")
+        caplog.clear()
+        assert (await client.get("/health/ready")).status_code == 503
+        assert "is at no revision" in caplog.text

@@ -175,7 +175,16 @@ async def test_an_error_at_commit_rolls_back_and_is_not_a_success(
     assert await count_items(writer) == 0
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT 1 WHERE 1 = ?",  # a statement the database refuses
+        "SELECT * FROM no_such_table",  # as if a migration were missing
+        "INSERT INTO items (title) VALUES (NULL)",  # an integrity error, but no conflict
+    ],
+)
 async def test_a_database_error_that_is_a_bug_is_a_500_not_a_503(
+    statement: str,
     committing_app: FastAPI,
     committing_client: AsyncClient,
     writer: AsyncEngine,
@@ -183,7 +192,7 @@ async def test_a_database_error_that_is_a_bug_is_a_500_not_a_503(
 ) -> None:
     @committing_app.get("/bad-statement")
     async def bad_statement(session: SessionDep) -> None:
-        await session.execute(text("SELECT 1 WHERE 1 = ?"))  # a statement the database refuses
+        await session.execute(text(statement))
 
     response = await committing_client.get("/bad-statement")
 
@@ -206,7 +215,7 @@ async def test_every_session_is_closed_and_every_connection_returned(
         (await client.post("/items", json={"title": ""})).status_code,
         (await client.post("/fail-after-write")).status_code,
         (await client.delete(f"/items/{item['id']}")).status_code,
-        (await client.get("/health")).status_code,
+        (await client.get("/health/ready")).status_code,
     ]
 
     assert statuses == [200, 404, 422, 500, 204, 200]
@@ -243,12 +252,13 @@ async def test_a_route_that_writes_through_a_read_session_fails_in_the_tests_too
 ) -> None:
     @app.post("/write-while-reading")
     async def write_while_reading(session: ReadSessionDep) -> None:
-        await repository.create_item(session, ItemCreate(title="written through a read session"))
+        item = ItemCreate(title="written through a read session")
+        await repository.create_item(session, item)  # type: ignore[arg-type]  # mypy refuses it too
 
     async with client_for(app) as failing:
         response = await failing.post("/write-while-reading")
 
-    assert response.status_code >= 500
+    assert response.status_code == 500  # a bug, not an outage: the same on every database
     assert (await client.get("/items")).json()["total"] == 0
     assert (await client.post("/items", json={"title": "Still writable"})).status_code == 201
 
@@ -291,7 +301,7 @@ async def test_the_app_opens_its_own_database_in_its_lifespan(
 
 
 async def test_health_reports_a_database_that_answers(committing_client: AsyncClient) -> None:
-    assert (await committing_client.get("/health")).json() == {"status": "ok", "database": "ok"}
+    assert (await committing_client.get("/health/ready")).json() == {"status": "ok"}
 
 
 async def test_health_is_503_when_the_database_does_not_answer(
@@ -301,7 +311,7 @@ async def test_health_is_503_when_the_database_does_not_answer(
     database = database_for(unreachable, unreachable)
 
     async with client_for(create_app(settings, database=database)) as client:
-        response = await client.get("/health")
+        response = await client.get("/health/ready")
 
     assert response.status_code == 503
     assert response.json()["detail"] == "The database is not available; try again shortly"

@@ -160,12 +160,24 @@ def test_an_error_at_commit_rolls_back_and_is_not_a_success(
     assert count_items(writer) == 0
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT 1 WHERE 1 = ?",  # a statement the database refuses
+        "SELECT * FROM no_such_table",  # as if a migration were missing
+        "INSERT INTO items (title) VALUES (NULL)",  # an integrity error, but no conflict
+    ],
+)
 def test_a_database_error_that_is_a_bug_is_a_500_not_a_503(
-    committing_app: FastAPI, committing_client: TestClient, writer: Engine, reader: Engine
+    statement: str,
+    committing_app: FastAPI,
+    committing_client: TestClient,
+    writer: Engine,
+    reader: Engine,
 ) -> None:
     @committing_app.get("/bad-statement")
     def bad_statement(session: SessionDep) -> None:
-        session.execute(text("SELECT 1 WHERE 1 = ?"))  # a statement the database refuses
+        session.execute(text(statement))
 
     response = committing_client.get("/bad-statement")
 
@@ -188,7 +200,7 @@ def test_every_session_is_closed_and_every_connection_returned(
         client.post("/items", json={"title": ""}).status_code,
         client.post("/fail-after-write").status_code,
         client.delete(f"/items/{item['id']}").status_code,
-        client.get("/health").status_code,
+        client.get("/health/ready").status_code,
     ]
 
     assert statuses == [200, 404, 422, 500, 204, 200]
@@ -226,13 +238,14 @@ async def test_a_route_that_writes_through_a_read_session_fails_in_the_tests_too
 ) -> None:
     @app.post("/write-while-reading")
     def write_while_reading(session: ReadSessionDep) -> None:
-        repository.create_item(session, ItemCreate(title="written through a read session"))
+        item = ItemCreate(title="written through a read session")
+        repository.create_item(session, item)  # type: ignore[arg-type]  # mypy refuses it too
 
     transport = ASGITransport(app=app, raise_app_exceptions=False)
     async with AsyncClient(transport=transport, base_url="http://test") as failing:
         response = await failing.post("/write-while-reading")
 
-    assert response.status_code >= 500
+    assert response.status_code == 500  # a bug, not an outage: the same on every database
     assert (await client.get("/items")).json()["total"] == 0
     assert (await client.post("/items", json={"title": "Still writable"})).status_code == 201
 
@@ -254,7 +267,7 @@ def test_the_app_opens_its_own_database_in_its_lifespan(
 
 
 def test_health_reports_a_database_that_answers(committing_client: TestClient) -> None:
-    assert committing_client.get("/health").json() == {"status": "ok", "database": "ok"}
+    assert committing_client.get("/health/ready").json() == {"status": "ok"}
 
 
 def test_health_is_503_when_the_database_does_not_answer(
@@ -264,7 +277,7 @@ def test_health_is_503_when_the_database_does_not_answer(
     app = create_app(settings, database=database_for(unreachable, unreachable))
 
     with TestClient(app) as client:
-        response = client.get("/health")
+        response = client.get("/health/ready")
 
     assert response.status_code == 503
     assert response.json()["detail"] == "The database is not available; try again shortly"

@@ -11,7 +11,7 @@ Either way the session is closed and its connection goes back to the pool.
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass{% if sqlite %}, field{% endif %}
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, NewType, cast
 {% if sqlite %}
 from anyio import Lock
 {%- endif %}
@@ -25,6 +25,10 @@ from sqlalchemy.ext.asyncio import (
 
 from . import dialect
 from .settings import Settings
+
+# A session that may write, as only `get_session` hands out. Data access that writes takes a
+# WriteSession: the type checker refuses it a read session, or any other AsyncSession.
+WriteSession = NewType("WriteSession", AsyncSession)
 
 
 def create_db_engine(settings: Settings, *, read_only: bool = False, **options: Any) -> AsyncEngine:
@@ -70,15 +74,15 @@ def _database(request: Request) -> Database:
     return cast(Database, request.app.state.database)
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+async def get_session(request: Request) -> AsyncIterator[WriteSession]:
     """One session and one transaction per request: commit on success, roll back on error."""
 {%- if sqlite %}
     database = _database(request)
     async with database.write_turn, database.session_factory.begin() as session:
-        yield session
+        yield WriteSession(session)
 {%- else %}
     async with _database(request).session_factory.begin() as session:
-        yield session
+        yield WriteSession(session)
 {%- endif %}
 
 
@@ -90,5 +94,5 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
 
 # scope="function" runs the code after `yield` (the commit) as soon as the route returns,
 # before the response is sent. The default scope would run it after the response is sent.
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+SessionDep = Annotated[WriteSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]

@@ -11,7 +11,7 @@ Either way the session is closed and its connection goes back to the pool.
 from collections.abc import AsyncIterator{% if not sqlite %}, Callable{% endif %}
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, NewType, cast
 
 from anyio import {% if sqlite %}Lock{% else %}CancelScope, CapacityLimiter{% endif %}, to_thread
 from fastapi import Depends, Request
@@ -23,6 +23,10 @@ from sqlalchemy.pool import QueuePool
 
 from . import dialect
 from .settings import Settings
+
+# A session that may write, as only `get_session` hands out. Data access that writes takes a
+# WriteSession: the type checker refuses it a read session, or any other Session.
+WriteSession = NewType("WriteSession", Session)
 
 
 def create_db_engine(settings: Settings, *, read_only: bool = False, **options: Any) -> Engine:
@@ -107,12 +111,12 @@ def _database(request: Request) -> Database:
 # on no other connection: a Session is made without I/O, a read session has no transaction to
 # end, and a COMMIT in write-ahead-log mode appends to a local file with the lock it already
 # holds (about every thousand pages, it also copies the log back into the database file).
-async def get_session(request: Request) -> AsyncIterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[WriteSession]:
     """One session and one transaction per request: commit on success, roll back on error."""
     database = _database(request)
     async with database.write_turn:
         with database.session_factory.begin() as session:
-            yield session
+            yield WriteSession(session)
 
 
 async def get_read_session(request: Request) -> AsyncIterator[Session]:
@@ -124,13 +128,13 @@ async def get_read_session(request: Request) -> AsyncIterator[Session]:
 # at its first statement, in the route's thread). They commit and close it in a worker thread
 # of their own, which no route can hold up, and see that through even if the request is
 # cancelled: nothing waits on the database in the event loop.
-async def get_session(request: Request) -> AsyncIterator[Session]:
+async def get_session(request: Request) -> AsyncIterator[WriteSession]:
     """One session and one transaction per request: commit on success, roll back on error."""
     database = _database(request)
     async with database.places:
         session = database.session_factory()
         try:
-            yield session
+            yield WriteSession(session)
             await _in_own_thread(session.commit)
         finally:
             await _in_own_thread(session.close)  # which rolls back what was not committed
@@ -155,5 +159,5 @@ async def _in_own_thread(work: Callable[[], object]) -> None:
 
 # scope="function" runs the code after `yield` (the commit) as soon as the route returns,
 # before the response is sent. The default scope would run it after the response is sent.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SessionDep = Annotated[WriteSession, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]

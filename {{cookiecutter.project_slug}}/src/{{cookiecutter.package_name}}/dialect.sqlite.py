@@ -7,7 +7,8 @@ import weakref
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Dialect, Engine, event
+from sqlalchemy import DateTime, Dialect, Engine, MetaData, event
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.types import TypeDecorator
 
 from .settings import Settings
@@ -109,3 +110,20 @@ def prepare(engine: Engine, *, read_only: bool, enforce_foreign_keys: bool = Tru
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def is_unavailable(error: DBAPIError) -> bool:
+    """Whether the database file cannot be used right now: it cannot be opened, its lock was
+    held longer than BUSY_TIMEOUT, or its disk is full or failing. Any other error (a table
+    that does not exist, a write through a read-only connection) is a bug, not an outage."""
+    name = getattr(error.orig, "sqlite_errorname", "")
+    return name.startswith(("SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_FULL", "SQLITE_IOERR"))
+
+
+def unique_violation(error: IntegrityError, _metadata: MetaData) -> list[str]:
+    """The columns whose values another row already holds, if `error` is a unique violation;
+    SQLite names them in its message: "UNIQUE constraint failed: items.sku"."""
+    if getattr(error.orig, "sqlite_errorname", "") != "SQLITE_CONSTRAINT_UNIQUE":
+        return []
+    columns = str(error.orig).removeprefix("UNIQUE constraint failed: ").split(", ")
+    return [column.partition(".")[2] for column in columns if "." in column]

@@ -1,8 +1,11 @@
-"""One error body for every error the API returns: RFC 9457 problem details, as JSON.
+"""One error body for every error the API returns: RFC 9457 problem details, served as
+`application/problem+json` and documented so in the OpenAPI schema.
 
-Database errors are mapped here too, so that no route needs to catch them: a conflict with
-existing data is a 409, a database that cannot be reached is a 503. Neither leaks SQL or
-connection details into the response; the full error goes to the log.
+Database errors are mapped here too, by their cause, so that no route needs to catch them: a
+value that another row already holds in a unique column is a 409 naming the field; a database
+that cannot be reached (no connection, a connection lost, none free in time) is a 503. Any
+other database error is a bug, and a 500. None leaks SQL or connection details into the
+response; the full error goes to the log.
 """
 
 import logging
@@ -13,10 +16,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
+
+from . import dialect
+from .models import Base
 
 logger = logging.getLogger(__name__)
 # Seconds a client is told to wait before it tries again when the database is unavailable.
@@ -45,9 +51,32 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
+class ProblemResponse(JSONResponse):
+    media_type = "application/problem+json"
+
+
 def problem(status: int, detail: str, errors: list[FieldError] | None = None) -> JSONResponse:
     body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
+    return ProblemResponse(body.model_dump(exclude_none=True), status_code=status)
+
+
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI schema say that error bodies are `application/problem+json`: FastAPI
+    documents the models of `error_responses` as the route's own media type."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = build()
+        for operation in (op for path in schema["paths"].values() for op in path.values()):
+            for status, response in operation["responses"].items():
+                content = response.get("content", {})
+                if int(status) >= 400 and "application/json" in content:
+                    content[ProblemResponse.media_type] = content.pop("application/json")
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -83,21 +112,30 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
-    logger.info("Integrity error: %s", exc)
-    return problem(409, "The request conflicts with stored data: a unique value is already taken")
+    assert isinstance(exc, IntegrityError)
+    fields = dialect.unique_violation(exc, Base.metadata)
+    if not fields:  # a NOT NULL, CHECK or foreign key violation: the code let bad data through
+        raise exc
+    logger.info("Unique value taken: %s", exc)
+    errors = [FieldError(loc=["body", f], msg="already taken", type="unique") for f in fields]
+    return problem(409, f"Another item already has this {' and '.join(fields)}", errors)
 
 
 async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
-    # OSError: a driver may raise its socket's error, unwrapped, when it cannot connect.
-    unavailable = isinstance(
-        exc, PoolTimeoutError | OperationalError | InterfaceError | OSError
-    ) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
-    if not unavailable:
+    outage = isinstance(exc, PoolTimeoutError) or (
+        isinstance(exc, DBAPIError) and (exc.connection_invalidated or dialect.is_unavailable(exc))
+    )
+    if not outage:
         # Not the database's fault: Starlette passes what a handler raises on to the handler
         # for `Exception`, which answers 500.
         raise exc
     logger.error("Database unavailable: %s", exc)
-    response = problem(503, "The database is not available; try again shortly")
+    return unavailable("The database is not available")
+
+
+def unavailable(detail: str) -> JSONResponse:
+    """A 503, which tells the client when to try again."""
+    response = problem(503, f"{detail}; try again shortly")
     response.headers["Retry-After"] = RETRY_AFTER
     return response
 
@@ -108,10 +146,10 @@ async def _unexpected_error(_request: Request, _exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    document_problems(app)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(PoolTimeoutError, _database_error)
     app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(OSError, _database_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -4,6 +4,9 @@
 {%- set Session = "AsyncSession" if is_async else "Session" -%}
 """Data access for items: functions that work in the caller's session and never commit.
 
+Functions that only read take any session; those that write take a `WriteSession`, which
+only the request dependency for writes hands out, so that mypy refuses them a read session.
+
 Each write is one statement that returns the row it wrote (INSERT, UPDATE or DELETE ...
 RETURNING), so that no second query fetches it back; reading an item is one statement too.
 Statements that are the same on every call are built once, here, so that SQLAlchemy does not
@@ -20,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 {%- endif %}
 
+from .database import WriteSession
 from .models import Item
 from .schemas import ItemCreate
 
@@ -49,19 +53,19 @@ def list_items(session: Session, *, offset: int, limit: int) -> tuple[Sequence[I
     return items, {{ aw }}session.scalar(_COUNT) or 0
 
 
-{{ async_ }}def create_item(session: {{ Session }}, data: ItemCreate) -> Item:
+{{ async_ }}def create_item(session: WriteSession, data: ItemCreate) -> Item:
     item = Item(**data.model_dump())
     session.add(item)
     {{ aw }}session.flush()  # one INSERT ... RETURNING, which also fetches the database's defaults
     return item
 
 
-{{ async_ }}def update_item(session: {{ Session }}, item_id: int, values: dict[str, Any]) -> Item | None:
+{{ async_ }}def update_item(session: WriteSession, item_id: int, values: dict[str, Any]) -> Item | None:
     """Set the given columns of an item; None if there is no such item."""
     statement = update(Item).where(Item.id == item_id).values(values).returning(Item)
     return {{ "(await " if is_async }}session.scalars(statement){{ ")" if is_async }}.one_or_none()
 
 
-{{ async_ }}def delete_item(session: {{ Session }}, item_id: int) -> bool:
+{{ async_ }}def delete_item(session: WriteSession, item_id: int) -> bool:
     """Delete an item; False if there was no such item."""
     return {{ "(await " if is_async }}session.execute(_DELETE, {"item_id": item_id}){{ ")" if is_async }}.first() is not None

@@ -3,24 +3,30 @@
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from .models import DESCRIPTION_MAX_LENGTH, SKU_MAX_LENGTH, TITLE_MAX_LENGTH
 
+# What the schema documents is exactly what is enforced, on exactly what the client sent: the
+# limits are checked before anything is changed, and nothing is trimmed. No text may hold a
+# NUL character, which PostgreSQL cannot store, whichever database the project uses. (Each
+# pattern also refuses a lone surrogate, which no database can store as UTF-8.)
+# A title: a line of text, not blank; no control characters.
 Title = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=TITLE_MAX_LENGTH)
+    str,
+    Field(
+        min_length=1,
+        max_length=TITLE_MAX_LENGTH,
+        pattern=r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$",
+    ),
 ]
-Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH)]
+Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH, pattern=r"^[^\x00]*$")]
 # Stored upper-cased, so that "ab-1" and "AB-1" are the same SKU.
 Sku = Annotated[
     str,
-    StringConstraints(
-        strip_whitespace=True,
-        to_upper=True,
-        max_length=SKU_MAX_LENGTH,
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
-    ),
+    Field(max_length=SKU_MAX_LENGTH, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$"),
+    AfterValidator(str.upper),
 ]
 
 
