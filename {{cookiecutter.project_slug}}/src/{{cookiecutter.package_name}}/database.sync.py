@@ -13,9 +13,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Annotated, Any, NewType, cast
 
-from anyio import {% if sqlite %}Lock{% else %}CancelScope, CapacityLimiter{% endif %}, to_thread
+from anyio import {% if sqlite %}Lock{% else %}CancelScope, CapacityLimiter, move_on_after{% endif %}, to_thread
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine
+{%- if not sqlite %}
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+{%- endif %}
 from sqlalchemy.orm import Session, sessionmaker
 {%- if not sqlite %}
 from sqlalchemy.pool import QueuePool
@@ -51,8 +54,10 @@ class Database:
     # event loop, where waiting holds neither a worker thread nor a connection. In a worker
     # thread it could hold the very thread that a request holding a connection needs to
     # finish: FastAPI checks a sync route's response in a worker thread, before the commit.
+    # It waits no longer than the pool would wait for a connection (POOL_TIMEOUT): then a 503.
     places: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
     read_places: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
+    wait: float = 30.0
 {%- endif %}
 
 {% if sqlite %}
@@ -67,12 +72,14 @@ def database_for(
 ) -> Database:
     """A database on two engines whose pools each hold up to `places` connections (by
     default, as many as the writer's pool keeps open)."""
-    places = places or cast(QueuePool, writer.pool).size()
+    pool = cast(QueuePool, writer.pool)
+    places = places or pool.size()
     return Database(
         session_factory=sessionmaker(writer, expire_on_commit=False, **session_options),
         read_session_factory=sessionmaker(reader, expire_on_commit=False, **session_options),
         places=CapacityLimiter(places),
         read_places=CapacityLimiter(places),
+        wait=pool.timeout(),
     )
 {%- endif %}
 
@@ -131,7 +138,7 @@ async def get_read_session(request: Request) -> AsyncIterator[Session]:
 async def get_session(request: Request) -> AsyncIterator[WriteSession]:
     """One session and one transaction per request: commit on success, roll back on error."""
     database = _database(request)
-    async with database.places:
+    async with _place(database.places, database.wait):
         session = database.session_factory()
         try:
             yield WriteSession(session)
@@ -143,12 +150,24 @@ async def get_session(request: Request) -> AsyncIterator[WriteSession]:
 async def get_read_session(request: Request) -> AsyncIterator[Session]:
     """A session for a request that only reads: each statement sees committed data."""
     database = _database(request)
-    async with database.read_places:
+    async with _place(database.read_places, database.wait):
         session = database.read_session_factory()
         try:
             yield session
         finally:
             await _in_own_thread(session.close)
+
+
+@asynccontextmanager
+async def _place(places: CapacityLimiter, wait: float) -> AsyncIterator[None]:
+    with move_on_after(wait) as waiting:
+        await places.acquire()
+    if waiting.cancelled_caught:
+        raise PoolTimeoutError(f"No connection came free within {wait} seconds")
+    try:
+        yield
+    finally:
+        places.release()
 
 
 async def _in_own_thread(work: Callable[[], object]) -> None:

@@ -12,6 +12,10 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.types import TypeDecorator
 
 from .settings import Settings
+{%- if sync %}
+
+READ_BUSY_TIMEOUT = 0.1  # seconds
+{%- endif %}
 
 
 class Timestamp(TypeDecorator[datetime]):
@@ -58,10 +62,15 @@ class _Connection(sqlite3.Connection):
 
 
 def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
-    """Keyword arguments for the engine: the same for readers and writers."""
+    """Keyword arguments for the engine."""
 {%- if sync %}
+    # Reading one item runs in the event loop, where a wait for a lock would stall every
+    # request: readers wait READ_BUSY_TIMEOUT at most, then fail (a 503). In write-ahead-log
+    # mode a reader waits only in rare events: recovery after a crash, or another process
+    # holding the database exclusively.
+    timeout = min(settings.busy_timeout, READ_BUSY_TIMEOUT) if read_only else settings.busy_timeout
     # Sessions are opened in one thread and used in another: FastAPI's worker threads.
-    return {"connect_args": {"check_same_thread": False, "timeout": settings.busy_timeout}}
+    return {"connect_args": {"check_same_thread": False, "timeout": timeout}}
 {%- else %}
     return {"connect_args": {"factory": _Connection, "timeout": settings.busy_timeout}}
 {%- endif %}

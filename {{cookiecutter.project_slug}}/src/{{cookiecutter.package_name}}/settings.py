@@ -32,11 +32,12 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default=f"{DRIVER}://postgres@localhost:5432/items", repr=False)
     # Connections in each of the two pools (one for the requests that write, one for those
-    # that only read), and how many more either may open under load. Extra connections are
-    # closed as soon as they are returned to a full pool, so under steady load they would be
-    # opened and closed again and again; without them, a request that finds every connection
-    # busy waits for one, up to `pool_timeout`.
-    pool_size: int = Field(default=20, ge=1)
+    # that only read): a process holds up to 2 x (pool_size + max_overflow), so that four
+    # worker processes on the defaults hold 40, well under a default server's 100. Extra
+    # connections are closed as soon as they are returned to a full pool, so under steady load
+    # they would be opened and closed again and again; without them, a request that finds
+    # every connection busy waits for one, up to `pool_timeout`, then fails with a 503.
+    pool_size: int = Field(default=5, ge=1)
     max_overflow: int = Field(default=0, ge=0)
     # Seconds a request waits for a free connection, and for a new one to connect.
     pool_timeout: float = Field(default=5.0, gt=0)

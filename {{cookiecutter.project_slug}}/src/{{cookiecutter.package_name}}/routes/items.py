@@ -52,9 +52,9 @@ def _not_found(item_id: int) -> HTTPException:
 # Reading one item by its key runs in the event loop, like the session it reads in: it is one
 # indexed lookup in a local file, and in write-ahead-log mode a read does not wait for writes,
 # so it takes less time than the hand-off to a worker thread would. Only rare events make a
-# reader wait, up to BUSY_TIMEOUT: recovery after a crash, or another process holding the
-# database exclusively. Routes whose work grows with the table (the list, with its count) or
-# that may wait for the write lock (all writes) run in worker threads.
+# reader wait (recovery after a crash, another process holding the database exclusively), and
+# then for dialect.READ_BUSY_TIMEOUT at most. Routes whose work grows with the table (the
+# list, with its count) or that may wait for the write lock (all writes) run in worker threads.
 {% endif -%}
 @router.get("/{item_id}", response_model=ItemRead, responses=error_responses(404))
 {% if is_async or cookiecutter.database == "sqlite" %}async {% endif %}def read_item(item_id: ItemId, session: ReadSessionDep) -> Item:
