@@ -4,6 +4,7 @@
 """The migrations build exactly the schema the models describe, and can be undone."""
 
 from collections.abc import {{ "AsyncIterator, Callable" if is_async else "Callable, Iterator" }}
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from sqlalchemy import create_engine, inspect
 
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.models import Base
+from {{ cookiecutter.package_name }}.routes.health import expected_revisions
 from {{ cookiecutter.package_name }}.settings import get_settings
 
 
@@ -126,3 +128,29 @@ async def test_readiness_says_when_the_schema_is_missing_or_behind(
         caplog.clear()
         assert (await client.get("/health/ready")).status_code == 503
         assert "is at no revision" in caplog.text
+
+
+async def test_readiness_says_when_the_migrations_cannot_be_found(
+    database_url: str,
+    alembic_config: Config,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    command.upgrade(alembic_config, "head")
+    monkeypatch.chdir(tmp_path)  # served from elsewhere than the project's directory
+    expected_revisions.cache_clear()
+    app = create_app()
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            AsyncClient(transport=transport, base_url="http://test") as client,
+        ):
+            response = await client.get("/health/ready")
+    finally:
+        expected_revisions.cache_clear()
+
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("The service cannot find its migrations")
+    assert "serve from the project's directory" in caplog.text

@@ -13,6 +13,7 @@ from typing import cast
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from anyio import fail_after{% if not is_async %}, to_thread{% endif %}
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -69,7 +70,11 @@ async def why_not_ready(database: Database) -> str | None:
             logger.error("Database unavailable: %s", error)
             return "The database is not available"
         revisions = set()  # no alembic_version table: no migration was ever applied
-    expected = expected_revisions()
+    try:
+        expected = expected_revisions()
+    except CommandError as error:
+        logger.error("No migrations found (%s): serve from the project's directory", error)
+        return "The service cannot find its migrations"
     if revisions != expected:
         logger.error(
             "The database schema is at %s, the code expects %s: run `alembic upgrade head`",
