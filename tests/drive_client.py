@@ -45,9 +45,12 @@ def main(base_url: str) -> None:
 
     coffee = create_item.sync(client=client, body=ItemCreate(title="Coffee"))
     assert isinstance(coffee, ItemRead), coffee
-    page = list_items.sync(client=client, limit=1)
+    page = list_items.sync(client=client, limit=1, with_total=True)
     assert isinstance(page, ItemPage), page
     assert ([item.id for item in page.items], page.total) == ([tea.id], 2)
+    last = list_items.sync(client=client, limit=1, cursor=page.next_cursor)
+    assert isinstance(last, ItemPage), last
+    assert ([item.id for item in last.items], last.next_cursor) == ([coffee.id], None)
 
     updated = update_item.sync(tea.id, client=client, body=ItemUpdate(description="Green"))
     assert isinstance(updated, ItemRead), updated

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import Request, urlopen
 from xml.etree import ElementTree
 
 import pytest
@@ -212,8 +213,17 @@ def test_fuzzing_the_api_from_its_schema_finds_no_error(
     options += ["--generation-database", "none"]
 
     with project.serving(env, tmp_path / "server.log") as base:
-        command = [schemathesis, "run", f"{base}/openapi.json", *options]
-        fuzz = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, check=False)
+        # A cursor is opaque: any other string the schema's pattern allows is rightly refused,
+        # so the fuzzer lists with a real one, taken from the service.
+        config = tmp_path / "schemathesis.toml"
+        config.write_text(
+            '[[operations]]\ninclude-operation-id = "list_items"\n'
+            f'parameters = {{ cursor = "{next_cursor(base)}" }}\n'
+        )
+        command = [schemathesis, "--config-file", str(config), "run", f"{base}/openapi.json"]
+        fuzz = subprocess.run(
+            [*command, *options], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
 
     replay = f"replay with FUZZ_SEED={seed} FUZZ_EXAMPLES={examples}\n"
     assert fuzz.returncode == 0, replay + fuzz.stdout + (tmp_path / "server.log").read_text()
@@ -222,6 +232,17 @@ def test_fuzzing_the_api_from_its_schema_finds_no_error(
         "the stateful phase did not run\n" + fuzz.stdout
     )
     print(f"{project.id}: fuzzed with seed {seed}, {examples} examples per operation and phase")
+
+
+def next_cursor(base: str) -> str:
+    """A cursor the service at `base` gave for its list's second page."""
+    for title in ("First", "Second"):
+        body = json.dumps({"title": title}).encode()
+        headers = {"content-type": "application/json"}
+        urlopen(Request(f"{base}/items", data=body, headers=headers), timeout=10).close()
+    with urlopen(f"{base}/items?limit=1", timeout=10) as response:
+        cursor: str = json.load(response)["next_cursor"]
+    return cursor
 
 
 def test_a_client_generated_from_the_schema_drives_the_api(

@@ -23,10 +23,10 @@ async def read_item(item_id: ItemId) -> Any:
 
 @app.get("/items", response_model=schemas.ItemPage)
 async def list_items(
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Any:
-    result = await fetch_page(limit, offset)
+    result = await fetch_page(limit, after)
     result["items"] = [dict(row) for row in result["items"]]
     return result
 

@@ -37,13 +37,13 @@ async def fetch_item(item_id: int) -> Any:
     return await pool.fetchrow(f"SELECT {COLUMNS} FROM items WHERE id = $1", item_id)
 
 
-async def fetch_page(limit: int, offset: int) -> dict[str, Any]:
-    async with pool.acquire() as connection, connection.transaction(readonly=True):
-        total = await connection.fetchval("SELECT count(*) FROM items")
-        rows = await connection.fetch(
-            f"SELECT {COLUMNS} FROM items ORDER BY id LIMIT $1 OFFSET $2", limit, offset
-        )
-    return {"items": rows, "total": total, "offset": offset, "limit": limit}
+async def fetch_page(limit: int, after: int) -> dict[str, Any]:
+    """The service's keyset page: the items after `after`, and one more to know if there is a
+    next page."""
+    sql = f"SELECT {COLUMNS} FROM items WHERE id > $1 ORDER BY id LIMIT $2"
+    rows = await pool.fetch(sql, after, limit + 1)
+    next_cursor = str(rows[limit - 1]["id"]) if len(rows) > limit else None
+    return {"items": rows[:limit], "next_cursor": next_cursor}
 
 
 async def insert_item(title: str, description: str | None, sku: str | None) -> Any:
@@ -63,8 +63,8 @@ async def read_item(request: Request) -> Response:
 
 async def list_items(request: Request) -> Response:
     limit = int(request.query_params.get("limit", 20))
-    offset = int(request.query_params.get("offset", 0))
-    result = await fetch_page(limit, offset)
+    after = int(request.query_params.get("after", 0))
+    result = await fetch_page(limit, after)
     result["items"] = [jsonable(row) for row in result["items"]]
     return JSONResponse(result)
 

@@ -50,14 +50,14 @@ def read_item(item_id: ItemId) -> Any:
 
 @app.get("/items", response_model=schemas.ItemPage)
 def list_items(
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Any:
+    sql = f"SELECT {COLUMNS} FROM items WHERE id > %s ORDER BY id LIMIT %s"
     with connection() as conn:
-        total = conn.execute("SELECT count(*) AS total FROM items").fetchone()
-        sql = f"SELECT {COLUMNS} FROM items ORDER BY id LIMIT %s OFFSET %s"
-        items = conn.execute(sql, (limit, offset)).fetchall()
-    return {"items": items, "total": total and total["total"], "offset": offset, "limit": limit}
+        items = conn.execute(sql, (after, limit + 1)).fetchall()
+    next_cursor = str(items[limit - 1]["id"]) if len(items) > limit else None
+    return {"items": items[:limit], "next_cursor": next_cursor}
 
 
 @app.post("/items", status_code=201, response_model=schemas.ItemRead)

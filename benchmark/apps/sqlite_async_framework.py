@@ -72,13 +72,13 @@ async def read_item(item_id: ItemId) -> Any:
 
 @app.get("/items", response_model=schemas.ItemPage)
 async def list_items(
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Any:
-    total = (await read("SELECT count(*) AS total FROM items"))[0]["total"]
-    sql = f"SELECT {COLUMNS} FROM items ORDER BY id LIMIT ? OFFSET ?"
-    items = await read(sql, limit, offset)
-    return {"items": items, "total": total, "offset": offset, "limit": limit}
+    sql = f"SELECT {COLUMNS} FROM items WHERE id > ? ORDER BY id LIMIT ?"
+    items = await read(sql, after, limit + 1)
+    next_cursor = str(items[limit - 1]["id"]) if len(items) > limit else None
+    return {"items": items[:limit], "next_cursor": next_cursor}
 
 
 @app.post("/items", status_code=201, response_model=schemas.ItemRead)

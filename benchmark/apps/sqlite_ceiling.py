@@ -31,13 +31,19 @@ def one(sql: str, *parameters: Any) -> dict[str, Any] | None:
     return dict(row) if row else None
 
 
-def page(limit: int, offset: int) -> dict[str, Any]:
-    db = connection()
-    total = db.execute("SELECT count(*) FROM items").fetchone()[0]
-    rows = db.execute(
-        f"SELECT {COLUMNS} FROM items ORDER BY id LIMIT ? OFFSET ?", (limit, offset)
-    ).fetchall()
-    return {"items": [dict(row) for row in rows], "total": total, "offset": offset, "limit": limit}
+def page(limit: int, after: int) -> dict[str, Any]:
+    """The service's keyset page: the items after `after`, and one more to know if there is a
+    next page."""
+    rows = (
+        connection()
+        .execute(
+            f"SELECT {COLUMNS} FROM items WHERE id > ? ORDER BY id LIMIT ?", (after, limit + 1)
+        )
+        .fetchall()
+    )
+    more = len(rows) > limit
+    next_cursor = str(rows[limit - 1]["id"]) if more else None
+    return {"items": [dict(row) for row in rows[:limit]], "next_cursor": next_cursor}
 
 
 def write(sql: str, *parameters: Any) -> dict[str, Any] | None:
@@ -60,8 +66,8 @@ async def read_item(request: Request) -> Response:
 
 async def list_items(request: Request) -> Response:
     limit = int(request.query_params.get("limit", 20))
-    offset = int(request.query_params.get("offset", 0))
-    return JSONResponse(await run_in_threadpool(page, limit, offset))
+    after = int(request.query_params.get("after", 0))
+    return JSONResponse(await run_in_threadpool(page, limit, after))
 
 
 async def create_item(request: Request) -> Response:

@@ -24,10 +24,10 @@ async def read_item(item_id: ItemId) -> Any:
 
 @app.get("/items", response_model=schemas.ItemPage)
 def list_items(
-    offset: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
+    after: Annotated[int, Query(ge=0, le=2**31 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Any:
-    return page(limit, offset)
+    return page(limit, after)
 
 
 @app.post("/items", status_code=201, response_model=schemas.ItemRead)

@@ -1,2 +1,2 @@
--- GET /items?limit=50: a page of fifty items and the total.
+-- GET /items?limit=50: the first page of fifty items, with the next page's cursor.
 wrk.path = "/items?limit=50"

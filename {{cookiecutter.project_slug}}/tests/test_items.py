@@ -1,5 +1,6 @@
 """The items API, as a client sees it."""
 
+import random
 from datetime import datetime
 from typing import Any
 
@@ -34,7 +35,7 @@ async def test_create_returns_the_stored_item(client: AsyncClient) -> None:
     [
         {"title": "x" * 200, "description": "y" * 2000, "sku": "Z" * 64},
         {"title": "\U0001f375" * 200, "description": "\U0001f375" * 2000},  # beyond 16 bits
-        {"title": " Tea\u00a0\u0085 ", "description": " Green\ttea,\r\nloose leaf \x7f"},
+        {"title": " Tea\u00a0 ", "description": " Green\ttea,\r\nloose leaf \x7f\u0085"},
         {"title": "\u00df\u0130\u0131 \u0645\u0631\u062d\u0628\u0627 \u4f60\u597d"},
     ],
 )
@@ -61,6 +62,9 @@ async def test_description_is_optional(client: AsyncClient) -> None:
         ({"title": "x" * 200 + " "}, "title"),  # the limit holds for what was sent, untrimmed
         ({"title": "Two\nlines"}, "title"),
         ({"title": "Tab\t"}, "title"),
+        ({"title": "Next\u0085line"}, "title"),  # a C1 control, a line break
+        ({"title": "Line\u2028separator"}, "title"),
+        ({"title": "\u00a0\u3000\u200b"}, "title"),  # spaces that show as nothing
         ({"title": "NUL\x00"}, "title"),  # PostgreSQL cannot store it: no database takes it
         ({"title": "ok", "description": "NUL\x00"}, "description"),
         ({"title": 5}, "title"),
@@ -82,7 +86,7 @@ async def test_create_rejects_invalid_input(client: AsyncClient, body: Any, fiel
     problem = response.json()
     assert problem["status"] == 422
     assert [error["loc"][-1] for error in problem["errors"]] == [field]
-    assert (await client.get("/items")).json()["total"] == 0
+    assert (await client.get("/items")).json()["items"] == []
 
 
 async def test_create_rejects_a_body_that_is_not_json(client: AsyncClient) -> None:
@@ -137,33 +141,96 @@ async def test_taking_another_items_sku_is_409_and_changes_nothing(
     assert (await client.get(f"/items/{second['id']}")).json() == second
 
 
+async def pages(client: AsyncClient, limit: int) -> list[dict[str, Any]]:
+    """Every page of the list, following each page's cursor from the first."""
+    pages = [(await client.get("/items", params={"limit": limit})).json()]
+    while pages[-1]["next_cursor"]:
+        params = {"limit": limit, "cursor": pages[-1]["next_cursor"]}
+        pages.append((await client.get("/items", params=params)).json())
+    return pages
+
+
 async def test_list_pages_through_items_oldest_first(client: AsyncClient) -> None:
     ids = [(await create(client, title=f"Item {n}"))["id"] for n in range(5)]
 
-    first = (await client.get("/items", params={"limit": 2})).json()
-    last = (await client.get("/items", params={"offset": 4, "limit": 2})).json()
-    beyond = (await client.get("/items", params={"offset": 10})).json()
+    listed = await pages(client, limit=2)
 
-    assert [item["id"] for item in first["items"]] == ids[:2]
-    assert first | {"items": None} == {"items": None, "total": 5, "offset": 0, "limit": 2}
-    assert [item["id"] for item in last["items"]] == ids[4:]
-    assert beyond["items"] == []
-    assert beyond["total"] == 5
+    assert [[item["id"] for item in page["items"]] for page in listed] == [
+        ids[:2],
+        ids[2:4],
+        ids[4:],
+    ]
+    assert listed[-1]["next_cursor"] is None
+    assert all(page["total"] is None for page in listed)  # not counted unless asked for
+
+
+async def test_a_full_last_page_has_no_next_page(client: AsyncClient) -> None:
+    for n in range(4):
+        await create(client, title=f"Item {n}")
+
+    # Not a third, empty page: the service reads one item more than a page to know.
+    assert [len(page["items"]) for page in await pages(client, limit=2)] == [2, 2]
+
+
+async def test_the_next_page_is_linked_from_the_response(client: AsyncClient) -> None:
+    for n in range(3):
+        await create(client, title=f"Item {n}")
+
+    first = await client.get("/items", params={"limit": 2, "with_total": True})
+    cursor = first.json()["next_cursor"]
+    link = f'<http://test/items?limit=2&with_total=true&cursor={cursor}>; rel="next"'
+
+    assert first.headers["link"] == link
+    assert first.json()["total"] == 3
+    last = await client.get("/items", params={"limit": 2, "cursor": cursor})
+    assert "link" not in last.headers
 
 
 async def test_list_defaults_to_twenty_items(client: AsyncClient) -> None:
     for n in range(21):
         await create(client, title=f"Item {n}")
 
-    page = (await client.get("/items")).json()
+    page = (await client.get("/items", params={"with_total": True})).json()
 
     assert len(page["items"]) == 20
-    assert (page["offset"], page["limit"], page["total"]) == (0, 20, 21)
+    assert page["total"] == 21
+
+
+async def test_paging_while_items_come_and_go_skips_and_repeats_none_that_stay(
+    client: AsyncClient,
+) -> None:
+    seed = random.randrange(2**32)
+    chance = random.Random(seed)
+    stay = [(await create(client, title=f"Stays {n}"))["id"] for n in range(30)]
+    come_and_go = [(await create(client, title=f"Goes {n}"))["id"] for n in range(30)]
+    chance.shuffle(come_and_go)
+    seen: list[int] = []
+    page = (await client.get("/items", params={"limit": 7})).json()
+    while True:
+        seen += [item["id"] for item in page["items"]]
+        for _ in range(chance.randrange(3)):  # between two pages, some go and some come
+            if come_and_go:
+                await client.delete(f"/items/{come_and_go.pop()}")
+            await create(client, title="Came")
+        if not page["next_cursor"]:
+            break
+        params = {"limit": 7, "cursor": page["next_cursor"]}
+        page = (await client.get("/items", params=params)).json()
+
+    assert len(seen) == len(set(seen)), f"an item repeated (seed {seed})"
+    assert set(stay) <= set(seen), f"an item skipped (seed {seed})"
+    assert seen == sorted(seen), f"out of order (seed {seed})"
 
 
 @pytest.mark.parametrize(
     "params",
-    [{"limit": 0}, {"limit": 101}, {"offset": -1}, {"offset": 2**31}, {"limit": "many"}],
+    [
+        {"limit": 0},
+        {"limit": 101},
+        {"limit": "many"},
+        {"cursor": "short"},
+        {"cursor": "not a cursor at all!"},
+    ],
 )
 async def test_list_rejects_out_of_bounds_paging(
     client: AsyncClient, params: dict[str, Any]
@@ -174,9 +241,33 @@ async def test_list_rejects_out_of_bounds_paging(
     assert response.json()["errors"][0]["loc"][:2] == ["query", next(iter(params))]
 
 
-async def test_list_accepts_the_largest_page(client: AsyncClient) -> None:
-    response = await client.get("/items", params={"limit": 100, "offset": 2**31 - 1})
-    assert response.status_code == 200
+async def test_a_damaged_cursor_is_refused_never_read_as_another_page(client: AsyncClient) -> None:
+    for n in range(3):
+        await create(client, title=f"Item {n}")
+    cursor = (await client.get("/items", params={"limit": 1})).json()["next_cursor"]
+    damaged = [
+        cursor[:i] + ("A" if cursor[i] != "A" else "B") + cursor[i + 1 :]
+        for i in range(len(cursor))
+    ]
+
+    for each in damaged:
+        response = await client.get("/items", params={"cursor": each})
+        assert response.status_code == 422, (each, response.text)
+        [error] = response.json()["errors"]
+        assert error["loc"] == ["query", "cursor"]
+        assert error["msg"] == "a damaged cursor: use next_cursor exactly as this service gave it"
+
+
+async def test_a_cursor_whose_item_was_deleted_still_leads_to_the_next_page(
+    client: AsyncClient,
+) -> None:
+    ids = [(await create(client, title=f"Item {n}"))["id"] for n in range(3)]
+    cursor = (await client.get("/items", params={"limit": 1})).json()["next_cursor"]
+    assert (await client.delete(f"/items/{ids[0]}")).status_code == 204
+
+    page = (await client.get("/items", params={"cursor": cursor})).json()
+
+    assert [item["id"] for item in page["items"]] == ids[1:]
 
 
 async def test_read_a_missing_item_is_404(client: AsyncClient) -> None:
@@ -279,7 +370,7 @@ async def test_delete_answers_204_with_no_body(client: AsyncClient) -> None:
 
 async def test_tests_are_isolated_from_each_other(client: AsyncClient) -> None:
     # Every other test's items were rolled back: this test starts from an empty table.
-    assert (await client.get("/items")).json()["total"] == 0
+    assert (await client.get("/items")).json()["items"] == []
 
 
 async def test_every_operation_is_named_after_its_route(client: AsyncClient) -> None:

@@ -58,9 +58,10 @@ def prepare(engine: Engine, *, read_only: bool) -> None:
         dbapi_connection.autocommit = autocommit
 
 
-# SQLSTATE codes of a server that cannot take a connection: class 08, connection exceptions;
-# class 53, too many connections or no resources left; and a server shutting down or starting.
-_UNAVAILABLE = ("08", "53", "57P01", "57P02", "57P03")
+# SQLSTATE codes of a server that cannot serve: class 08, connection exceptions; class 53, too
+# many connections or no resources left; a query cancelled (by the statement timeout that the
+# readiness check sets, say); a server shutting down or starting.
+_UNAVAILABLE = ("08", "53", "57014", "57P01", "57P02", "57P03")
 
 
 def is_unavailable(error: DBAPIError) -> bool:
@@ -71,6 +72,10 @@ def is_unavailable(error: DBAPIError) -> bool:
     if sqlstate is None:  # the driver's own error: it has no connection to the server
         return isinstance(error, OperationalError)
     return bool(sqlstate.startswith(_UNAVAILABLE))
+
+
+def is_missing_table(error: DBAPIError) -> bool:
+    return getattr(error.orig, "sqlstate", None) == "42P01"  # undefined_table
 
 
 def unique_violation(error: IntegrityError, metadata: MetaData) -> list[str]:

@@ -129,6 +129,10 @@ def is_unavailable(error: DBAPIError) -> bool:
     return name.startswith(("SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_FULL", "SQLITE_IOERR"))
 
 
+def is_missing_table(error: DBAPIError) -> bool:
+    return str(error.orig).startswith("no such table")
+
+
 def unique_violation(error: IntegrityError, _metadata: MetaData) -> list[str]:
     """The columns whose values another row already holds, if `error` is a unique violation;
     SQLite names them in its message: "UNIQUE constraint failed: items.sku"."""

@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_database(settings) as opened:
             app.state.database = opened
-            await health.why_not_ready(opened)  # logs what keeps the service from being ready
+            await health.log_readiness(opened)
             with tuned_garbage_collector() if settings.tune_gc else nullcontext():
                 yield
 

@@ -12,13 +12,18 @@ from .models import DESCRIPTION_MAX_LENGTH, SKU_MAX_LENGTH, TITLE_MAX_LENGTH
 # limits are checked before anything is changed, and nothing is trimmed. No text may hold a
 # NUL character, which PostgreSQL cannot store, whichever database the project uses. (Each
 # pattern also refuses a lone surrogate, which no database can store as UTF-8.)
-# A title: a line of text, not blank; no control characters.
+# Characters no title may hold: C0 and C1 controls (tabs and line breaks among them), and
+# Unicode's line and paragraph separators; and those that show as nothing, which a title may
+# hold, but not only them.
+_CONTROLS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
+_BLANKS = r" \xa0\u1680\u2000-\u200b\u202f\u205f\u3000\ufeff"
+# A title: a line of text, not blank.
 Title = Annotated[
     str,
     Field(
         min_length=1,
         max_length=TITLE_MAX_LENGTH,
-        pattern=r"^[^\x00-\x1f\x7f]*[^\x00-\x20\x7f][^\x00-\x1f\x7f]*$",
+        pattern=rf"^[^{_CONTROLS}]*[^{_CONTROLS}{_BLANKS}][^{_CONTROLS}]*$",
     ),
 ]
 Description = Annotated[str, Field(max_length=DESCRIPTION_MAX_LENGTH, pattern=r"^[^\x00]*$")]
@@ -76,9 +81,10 @@ class ItemRead(BaseModel):
 
 
 class ItemPage(BaseModel):
-    """One page of items, oldest first, and how many items there are in all."""
+    """One page of items, oldest first."""
 
     items: list[ItemRead]
-    total: int
-    offset: int
-    limit: int
+    # The next page's cursor (also in the response's Link header), or null on the last page.
+    next_cursor: str | None
+    # The number of items in all, only when asked for (`with_total`): it costs a full count.
+    total: int | None = None

@@ -1,33 +1,49 @@
 {%- set is_async = cookiecutter | session_style == "async" -%}
+{%- set aw = "await " if is_async else "" -%}
 """Whether the service is alive, and whether it is ready to serve.
 
 `GET /health/live` answers as long as the process does, without touching the database: a
 failure means the process should be restarted. `GET /health/ready` answers 200 only when the
-database answers, within READY_TIMEOUT seconds, and its schema is at the head of the project's
-migrations: a failure means requests should go elsewhere for now.
+database answers and its schema is at the head of the project's migrations (or ahead of it,
+migrated first by a newer version of the service): a failure means requests should go
+elsewhere for now. It reads through a read session, as any request does, so it waits no
+longer than they do for a connection{% if cookiecutter.database == "postgresql" %}; the server gives up on its query after READY_TIMEOUT{% else %}, and for SQLite's locks{% endif %}.
 """
 
 import logging
 from functools import lru_cache
-from typing import cast
 
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from anyio import fail_after{% if not is_async %}, to_thread{% endif %}
-from fastapi import APIRouter, Request
+{%- if not is_async %}
+from anyio import to_thread
+{%- endif %}
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
+{%- if is_async %}
+from sqlalchemy.ext.asyncio import AsyncSession
+{%- else %}
+from sqlalchemy.orm import Session
+{%- endif %}
 
 from .. import dialect
-from ..database import Database
+from ..database import Database, ReadSessionDep
 from ..errors import error_responses, unavailable
 
 logger = logging.getLogger(__name__)
-READY_TIMEOUT = 2.0  # seconds
 _REVISIONS = text("SELECT version_num FROM alembic_version")
+_TO_UPGRADE = "run `alembic upgrade head`"
+{%- if cookiecutter.database == "postgresql" %}
+READY_TIMEOUT = 2  # seconds
+# The server gives up on the query after READY_TIMEOUT (when a migration holds a lock on the
+# table, say), so that no query is left waiting; the setting is the connection's, and undone.
+_BOUNDED = text(f"SET statement_timeout = {READY_TIMEOUT * 1000}")
+_UNBOUNDED = text("RESET statement_timeout")
+{%- endif %}
 
 router = APIRouter(prefix="/health", tags=["health"])
 
@@ -43,58 +59,71 @@ async def liveness() -> Health:
 
 
 @router.get("/ready", response_model=Health, responses=error_responses(503))
-async def readiness(request: Request) -> Health | JSONResponse:
-    """Answer 200 when the database answers and its schema is the one this code expects."""
-    problem = await why_not_ready(cast(Database, request.app.state.database))
+{{ "async " if is_async }}def readiness(session: ReadSessionDep) -> Health | JSONResponse:
+    """Answer 200 when the database answers and its schema is one this code can work with."""
+    problem = {{ aw }}why_not_ready(session)
     return unavailable(problem) if problem else Health(status="ok")
 
 
+async def log_readiness(database: Database) -> None:
+    """Say in the log, as the service starts, what keeps it from being ready."""
+{%- if is_async %}
+    async with database.read_session_factory() as session:
+        await why_not_ready(session)
+{%- else %}
+
+    def check() -> None:
+        with database.read_session_factory() as session:
+            why_not_ready(session)
+
+    await to_thread.run_sync(check)
+{%- endif %}
+
+
 @lru_cache
-def expected_revisions() -> frozenset[str]:
-    """The heads of the project's migrations, found as `alembic` finds them: through
-    pyproject.toml in the working directory."""
-    return frozenset(ScriptDirectory.from_config(Config(toml_file="pyproject.toml")).get_heads())
+def migrations() -> tuple[frozenset[str], frozenset[str]]:
+    """The heads of the project's migrations, and every revision they know of, found as
+    `alembic` finds them: through pyproject.toml in the working directory."""
+    script = ScriptDirectory.from_config(Config(toml_file="pyproject.toml"))
+    known = frozenset(revision.revision for revision in script.walk_revisions())
+    return frozenset(script.get_heads()), known
 
 
-async def why_not_ready(database: Database) -> str | None:
+{{ "async " if is_async }}def why_not_ready(session: {{ "AsyncSession" if is_async else "Session" }}) -> str | None:
     """Why the service cannot serve yet, or None if it can. What to do about it goes to the
     log."""
     try:
-        with fail_after(READY_TIMEOUT):
-            revisions = await _revisions(database)
-    except TimeoutError:
-        logger.error("The database did not answer within %s seconds", READY_TIMEOUT)
-        return "The database did not answer in time"
+        revisions = {{ aw }}_revisions(session)
     except DBAPIError as error:
         if error.connection_invalidated or dialect.is_unavailable(error):
             logger.error("Database unavailable: %s", error)
             return "The database is not available"
+        if not dialect.is_missing_table(error):
+            logger.error("The database refused the readiness check: %s", error)
+            return "The database refused the readiness check"
         revisions = set()  # no alembic_version table: no migration was ever applied
     try:
-        expected = expected_revisions()
+        heads, known = migrations()
     except CommandError as error:
         logger.error("No migrations found (%s): serve from the project's directory", error)
         return "The service cannot find its migrations"
-    if revisions != expected:
-        logger.error(
-            "The database schema is at %s, the code expects %s: run `alembic upgrade head`",
-            ", ".join(sorted(revisions)) or "no revision",
-            ", ".join(sorted(expected)),
-        )
-        return "The database schema is not the one this code expects"
-    return None
-{% if is_async %}
+    if revisions == heads:
+        return None
+    shown = ", ".join(sorted(revisions)) or "no revision"
+    if revisions - known:  # a newer version of the service migrated first, as it should
+        logger.warning("The database schema is at %s, ahead of this code: serving", shown)
+        return None
+    logger.error("The database schema is at %s, behind this code: %s", shown, _TO_UPGRADE)
+    return "The database schema is behind this code"
 
-async def _revisions(database: Database) -> set[str]:
-    async with database.read_session_factory() as session:
-        return set(await session.scalars(_REVISIONS))
+
+{{ "async " if is_async }}def _revisions(session: {{ "AsyncSession" if is_async else "Session" }}) -> set[str]:
+{%- if cookiecutter.database == "postgresql" %}
+    {{ aw }}session.execute(_BOUNDED)
+    try:
+        return set({{ aw }}session.scalars(_REVISIONS))
+    finally:
+        {{ aw }}session.execute(_UNBOUNDED)
 {%- else %}
-
-async def _revisions(database: Database) -> set[str]:
-    def read() -> set[str]:
-        with database.read_session_factory() as session:
-            return set(session.scalars(_REVISIONS))
-
-    # Abandoned if it takes too long: the thread returns its connection when it is done.
-    return await to_thread.run_sync(read, abandon_on_cancel=True)
+    return set({{ aw }}session.scalars(_REVISIONS))
 {%- endif %}

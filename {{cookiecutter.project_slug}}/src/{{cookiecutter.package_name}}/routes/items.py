@@ -5,15 +5,16 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Path, Query, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 
-from .. import repository
+from .. import pagination, repository
 from ..database import ReadSessionDep, SessionDep
 from ..errors import error_responses
 from ..models import Item
 from ..schemas import ItemCreate, ItemPage, ItemRead, ItemReplace, ItemUpdate
 
-# Ids and offsets up to the largest 32-bit integer, the narrowest id column among the databases
+# Ids up to the largest 32-bit integer, the narrowest id column among the databases
 # the project template offers: the API's limits stay the same if the database changes.
 MAX_INT = 2**31 - 1
 ItemId = Annotated[int, Path(ge=1, le=MAX_INT)]
@@ -39,13 +40,35 @@ def _not_found(item_id: int) -> HTTPException:
 @router.get("")
 {{ async_ }}def list_items(
     session: ReadSessionDep,
-    offset: Annotated[int, Query(ge=0, le=MAX_INT)] = 0,
+    request: Request,
+    response: Response,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[
+        str | None,
+        Query(pattern=pagination.PATTERN, description="The next_cursor of the page before"),
+    ] = None,
+    with_total: Annotated[
+        bool, Query(description="Also count every item: on a large table, a costly scan")
+    ] = False,
 ) -> ItemPage:
-    """List items, oldest first, a page at a time."""
-    items, total = {{ aw }}repository.list_items(session, offset=offset, limit=limit)
-    page = {"items": items, "total": total, "offset": offset, "limit": limit}
+    """List items, oldest first, a page at a time: each page gives the next one's cursor."""
+    after = _after(cursor) if cursor else 0
+    items = {{ aw }}repository.list_items(session, after=after, limit=limit + 1)
+    next_cursor = pagination.encode(items[limit - 1].id) if len(items) > limit else None
+    if next_cursor:
+        next_url = request.url.include_query_params(cursor=next_cursor)
+        response.headers["Link"] = f'<{next_url}>; rel="next"'
+    total = {{ aw }}repository.count_items(session) if with_total else None
+    page = {"items": items[:limit], "next_cursor": next_cursor, "total": total}
     return ItemPage.model_validate(page, from_attributes=True)
+
+
+def _after(cursor: str) -> int:
+    try:
+        return pagination.decode(cursor)
+    except ValueError as error:
+        invalid = {"type": "value_error", "loc": ("query", "cursor"), "msg": str(error)}
+        raise RequestValidationError([invalid]) from None
 
 
 {% if cookiecutter.database == "sqlite" and not is_async -%}
