@@ -14,12 +14,13 @@ import re
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, event, func, insert, select
 from sqlalchemy.pool import Pool
 
 ENDPOINTS = [
@@ -41,27 +42,53 @@ def start_trace(pgconn: Any, path: Path) -> None:
     pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
 
 
+BATCH = 10_000  # items per transaction when seeding
+
+
 def seed(package: str, count: int) -> None:
-    """Insert `count` items in one transaction, through the project's own engine."""
+    """Insert items, through the project's own engine and table, until there are `count`: in
+    transactions of BATCH items, each one INSERT with many rows (executemany), showing progress
+    on stderr and printing the rate."""
     items = importlib.import_module(f"{package}.models").Item.__table__
     settings = importlib.import_module(f"{package}.settings").get_settings()
     engine = importlib.import_module(f"{package}.database").create_db_engine(settings)
-    rows = [
-        {"title": f"Item {n}", "description": "Seeded for the benchmark", "sku": f"SEED-{n}"}
-        for n in range(1, count + 1)
-    ]
+    statement = insert(items)
+
+    def batch(start: int) -> list[dict[str, Any]]:
+        end = min(start + BATCH, count + 1)
+        return [
+            {"title": f"Item {n}", "description": "Seeded for the benchmark", "sku": f"SEED-{n}"}
+            for n in range(start, end)
+        ]
+
+    def progress(done: int, existing: int, started: float) -> None:
+        rate = (done - existing) / max(time.perf_counter() - started, 1e-9)
+        print(f"\r{done:,} of {count:,} items ({rate:,.0f} inserted/s)", end="", file=sys.stderr)
+
+    started = time.perf_counter()
     if isinstance(engine, Engine):
-        with engine.begin() as connection:
-            connection.execute(insert(items), rows)
+        with engine.connect() as connection:
+            existing = connection.scalar(select(func.count()).select_from(items)) or 0
+            connection.commit()
+            for start in range(existing + 1, count + 1, BATCH):
+                with connection.begin():
+                    connection.execute(statement, batch(start))
+                progress(min(start + BATCH - 1, count), existing, started)
         engine.dispose()
-        return
+    else:
 
-    async def seed_async() -> None:
-        async with engine.begin() as connection:
-            await connection.execute(insert(items), rows)
-        await engine.dispose()
+        async def seed_async() -> None:
+            async with engine.connect() as connection:
+                existing = await connection.scalar(select(func.count()).select_from(items)) or 0
+                await connection.commit()
+                for start in range(existing + 1, count + 1, BATCH):
+                    async with connection.begin():
+                        await connection.execute(statement, batch(start))
+                    progress(min(start + BATCH - 1, count), existing, started)
+            await engine.dispose()
 
-    asyncio.run(seed_async())
+        asyncio.run(seed_async())
+    print(file=sys.stderr)
 
 
 def round_trips(package: str, repeat: int = 20) -> dict[str, Any]:
