@@ -2,6 +2,7 @@
 statements each endpoint sends to the database, or count the Python calls it makes.
 
     python in_project.py seed PACKAGE COUNT
+    python in_project.py cursor PACKAGE AFTER
     python in_project.py round-trips PACKAGE
     python in_project.py calls PACKAGE
 """
@@ -26,12 +27,19 @@ from sqlalchemy.pool import Pool
 ENDPOINTS = [
     ("GET /items/{id}", "GET", "/items/{id}", None),
     ("GET /items?limit=50", "GET", "/items?limit=50", None),
+    ("GET /items deep page", "GET", "/items?limit=50&cursor={cursor}", None),
     ("POST /items", "POST", "/items", {"title": "Counted"}),
     ("PATCH /items/{id}", "PATCH", "/items/{id}", {"description": "Counted"}),
 ]
 
 
 TRACED = re.compile(r"^F\t\d+\t((?:Query|Sync)\b.*)$", re.MULTILINE)
+
+
+def cursor(package: str, after: int) -> str:
+    """The service's cursor for the page after the item `after`."""
+    encoded: str = importlib.import_module(f"{package}.pagination").encode(after)
+    return encoded
 
 
 def start_trace(pgconn: Any, path: Path) -> None:
@@ -131,7 +139,7 @@ def round_trips(package: str, repeat: int = 20) -> dict[str, Any]:
     with TestClient(app) as client:
         item_id = client.post("/items", json={"title": "Counted"}).json()["id"]
         for name, method, path, body in ENDPOINTS:
-            url = path.replace("{id}", str(item_id))
+            url = path.replace("{id}", str(item_id)).replace("{cursor}", cursor(package, 1))
             client.request(method, url, json=body)  # caches warm, as under load
             traced()
             sent.clear()
@@ -161,7 +169,7 @@ def calls(package: str, repeat: int = 50) -> dict[str, float]:
     with TestClient(app) as client:
         item_id = client.post("/items", json={"title": "Counted"}).json()["id"]
         for name, method, path, body in ENDPOINTS:
-            url = path.replace("{id}", str(item_id))
+            url = path.replace("{id}", str(item_id)).replace("{cursor}", cursor(package, 1))
             for _ in range(5):  # caches warm, as under load
                 client.request(method, url, json=body)
             counting.update(on=True, calls=0)
@@ -177,6 +185,8 @@ if __name__ == "__main__":
     command, package = sys.argv[1], sys.argv[2]
     if command == "seed":
         seed(package, int(sys.argv[3]))
+    elif command == "cursor":  # the service's cursor for the page after an item
+        print(json.dumps(cursor(package, int(sys.argv[3]))))
     elif command == "calls":
         print(json.dumps(calls(package)))
     else:

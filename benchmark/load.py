@@ -3,6 +3,7 @@ fixed rate. Both run pinned to the core the services do not use."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -22,9 +23,11 @@ class Endpoint:
     body: str | None = None
 
 
+# {deep}: where the deep page starts, as each app names it (see `deep` in run.py).
 ENDPOINTS = [
     Endpoint("GET /items/{id}", "get_item.lua", "GET", "/items/5000"),
     Endpoint("GET /items?limit=50", "list_items.lua", "GET", "/items?limit=50"),
+    Endpoint("GET /items deep page", "deep_page.lua", "GET", "/items?limit=50&{deep}"),
     Endpoint("POST /items", "create_item.lua", "POST", "/items", '{"title": "Benchmark item"}'),
     Endpoint(
         "PATCH /items/{id}", "update_item.lua", "PATCH", "/items/5000", '{"description": "x"}'
@@ -44,11 +47,20 @@ def _milliseconds(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def saturate(base: str, endpoint: Endpoint, seconds: int, connections: int = CONNECTIONS) -> Sample:
-    """Requests per second, and latency, with `connections` requests always in flight."""
+def saturate(
+    base: str,
+    endpoint: Endpoint,
+    seconds: int,
+    env: dict[str, str],
+    connections: int = CONNECTIONS,
+) -> Sample:
+    """Requests per second, and latency, with `connections` requests always in flight; `env`
+    gives the wrk scripts the number of items (BENCH_ITEMS) and the deep page (BENCH_DEEP)."""
     command = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s"]
     command += ["--latency", "-s", str(SCRIPTS / endpoint.script), base]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        command, capture_output=True, text=True, check=True, env=os.environ | env
+    ).stdout
     latency = dict(re.findall(r"^\s+(50|99)%\s+([\d.]+\w+)", out, re.MULTILINE))
     p50, p99 = (re.fullmatch(r"([\d.]+)(\w+)", latency[p]) for p in ("50", "99"))
     assert p50, out
@@ -64,14 +76,19 @@ def saturate(base: str, endpoint: Endpoint, seconds: int, connections: int = CON
     )
 
 
-def at_rate(base: str, endpoint: Endpoint, rate: float, seconds: int, workers: int = 8) -> Sample:
+def at_rate(
+    base: str, endpoint: Endpoint, rate: float, seconds: int, deep: str, workers: int = 8
+) -> Sample:
     """Latency at a fixed rate of `rate` requests per second (hey's -q is per worker)."""
     command = ["taskset", "-c", LOAD_CORE, "hey", "-z", f"{seconds}s", "-c", str(workers)]
     command += ["-q", f"{max(rate / workers, 1):.1f}", "-m", endpoint.method]
     if endpoint.body:
         command += ["-T", "application/json", "-d", endpoint.body]
     out = subprocess.run(
-        [*command, base + endpoint.path], capture_output=True, text=True, check=True
+        [*command, base + endpoint.path.format(deep=deep)],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     latency = dict(re.findall(r"(50|99)%% in ([\d.]+) secs".replace("%%", "%"), out))
     statuses = re.findall(r"\[(\d{3})\]\s+(\d+) responses", out)

@@ -1,10 +1,11 @@
 """Measure each combination's service beside the fastest apps that do the same work.
 
     uv run python benchmark/run.py [--combination ID] [--baseline REF] [--seconds 4]
-                                   [--rounds 3] [--no-suite]
+                                   [--rounds 3] [--sizes 10000 1000000] [--no-suite]
 
 For each supported combination: render it, install it as its README says, seed 10,000 items,
-and serve these apps on the same database, each with one uvicorn worker pinned to core 0:
+and serve these apps on the same database, each with one uvicorn worker pinned to core 0;
+then seed up to 1,000,000 items and measure again:
 
 - ceiling: Starlette and the database's fastest raw driver, no validation (sqlite3 in the
   thread pool; asyncpg), the same for both session styles;
@@ -17,7 +18,9 @@ and serve these apps on the same database, each with one uvicorn worker pinned t
 wrk, pinned to core 1, drives each endpoint with 32 connections after a warm-up, in rounds that
 interleave the apps; hey then measures latency at half of each app's own maximum rate. The
 ratios to the ceiling and to the framework bound are what SQLAlchemy and the session handling
-cost. Round trips are the statements the service's driver sends per request.
+cost. Round trips are the statements the service's driver sends per request. The cost of a
+request at the largest size against the smallest (a ratio of throughputs) shows whether it
+grows with the table.
 """
 
 from __future__ import annotations
@@ -47,7 +50,8 @@ COMBINATIONS: list[dict[str, str]] = json.loads((TEMPLATE / "cookiecutter.json")
     "_supported_combinations"
 ]
 SERVICE_CORE = "0"
-ITEMS = 10_000
+SIZES = [10_000, 1_000_000]
+DEEP = 100  # the deep page starts this many items before the end of the table
 
 
 def combination_id(combination: dict[str, str]) -> str:
@@ -170,11 +174,6 @@ def prepared(
         # ceiling and the framework bound read the same setting.
         env = env | {"DATABASE_URL": url, "BENCH_PACKAGE": package, "POOL_SIZE": str(CONNECTIONS)}
         run(["uv", "run", "alembic", "upgrade", "head"], project, env)
-        run(
-            ["uv", "run", "python", str(HERE / "in_project.py"), "seed", package, str(ITEMS)],
-            project,
-            env,
-        )
         timings = {"render": rendered, "install": install}
         yield Variant(combination, project, package, env, timings, baseline)
 
@@ -214,13 +213,38 @@ def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
         server.wait(timeout=10)
 
 
-def in_project(variant: Variant, project: Path, *args: str) -> Any:
+def in_project(variant: Variant, project: Path, command: str, *args: str) -> Any:
     """What in_project.py prints, run in a project's own virtual environment."""
-    command = ["uv", "run", "python", str(HERE / "in_project.py"), *args, variant.package]
+    script = str(HERE / "in_project.py")
+    command_line = ["uv", "run", "python", script, command, variant.package, *args]
     out = subprocess.run(
-        command, cwd=project, env=variant.env, check=True, capture_output=True, text=True
+        command_line, cwd=project, env=variant.env, check=True, capture_output=True, text=True
     ).stdout
     return json.loads(out)
+
+
+def seed(variant: Variant, items: int) -> None:
+    """Top the table up to `items` items, through the project's own engine."""
+    say(f"{variant.id}: seeding up to {items:,} items")
+    started = time.perf_counter()
+    script = str(HERE / "in_project.py")
+    command = ["uv", "run", "python", script, "seed", variant.package, str(items)]
+    subprocess.run(command, cwd=variant.project, env=variant.env, check=True)
+    say(f"{variant.id}: seeded in {time.perf_counter() - started:.1f} s")
+
+
+def deep(variant: Variant, app: str, items: int) -> str:
+    """The query that asks `app` for the page after the item DEEP before the end: the
+    service's cursor, a baseline without cursors' offset, or the bounds' plain id."""
+    after = items - DEEP
+    if app == "service":
+        return f"cursor={in_project(variant, variant.project, 'cursor', str(after))}"
+    if app == "baseline":
+        assert variant.baseline
+        if (variant.baseline / "src" / variant.package / "pagination.py").exists():
+            return f"cursor={in_project(variant, variant.baseline, 'cursor', str(after))}"
+        return f"offset={after}"
+    return f"after={after}"
 
 
 def round_trips(variant: Variant) -> dict[str, float]:
@@ -245,10 +269,12 @@ Results = dict[str, dict[str, dict[str, Sample]]]  # endpoint -> app -> saturate
 Rounds = dict[str, dict[str, list[float]]]  # endpoint -> app -> req/s in each round
 
 
-def measure(variant: Variant, seconds: int, rounds: int) -> tuple[Results, Rounds]:
+def measure(variant: Variant, seconds: int, rounds: int, items: int) -> tuple[Results, Rounds]:
     """Per endpoint and app: the median sample at saturation and the sample at half load; and
     the requests per second of each round."""
     apps = variant.apps
+    pages = {app: deep(variant, app, items) for app in apps}
+    scripts = {app: {"BENCH_ITEMS": str(items), "BENCH_DEEP": pages[app]} for app in apps}
     saturated: dict[str, dict[str, list[Sample]]] = {
         e.name: {a: [] for a in apps} for e in ENDPOINTS
     }
@@ -260,21 +286,21 @@ def measure(variant: Variant, seconds: int, rounds: int) -> tuple[Results, Round
         say(f"{variant.id}: warming up")
         for endpoint in ENDPOINTS:
             for app in apps:
-                saturate(bases[app], endpoint, 1)
+                saturate(bases[app], endpoint, 1, scripts[app])
         for n in range(rounds):
             order = apps[n % len(apps) :] + apps[: n % len(apps)]  # no app always goes first
             for endpoint in ENDPOINTS:
                 for app in order:
-                    sample = saturate(bases[app], endpoint, seconds)
+                    sample = saturate(bases[app], endpoint, seconds, scripts[app])
                     saturated[endpoint.name][app].append(sample)
                     say(
-                        f"{variant.id}: round {n + 1}/{rounds} {endpoint.name:20}"
+                        f"{variant.id}: {items:,} items, round {n + 1}/{rounds} {endpoint.name:20}"
                         f" {app:9} {sample.rps:8.0f} req/s"
                     )
         for endpoint in ENDPOINTS:
             for app in apps:
                 rate = statistics.median(s.rps for s in saturated[endpoint.name][app]) / 2
-                half[endpoint.name][app] = at_rate(bases[app], endpoint, rate, seconds)
+                half[endpoint.name][app] = at_rate(bases[app], endpoint, rate, seconds, pages[app])
                 say(
                     f"{variant.id}: half load {endpoint.name:20} {app:9}"
                     f" p99 {half[endpoint.name][app].p99_ms:.2f} ms"
@@ -302,9 +328,9 @@ def median_sample(samples: list[Sample]) -> Sample:
     )
 
 
-def table(variant: Variant, results: Results, trips: dict[str, float]) -> list[str]:
+def table(variant: Variant, items: int, results: Results, trips: dict[str, float]) -> list[str]:
     lines = [
-        f"**{variant.id}**",
+        f"**{variant.id}, {items:,} items**",
         "",
         "| endpoint | app | req/s | p50 ms | p99 ms | half-load p50 ms | half-load p99 ms"
         " | errors | x ceiling | x framework | round trips |",
@@ -321,6 +347,28 @@ def table(variant: Variant, results: Results, trips: dict[str, float]) -> list[s
                 f" | {half.p50_ms:.2f} | {half.p99_ms:.2f} | {full.errors + half.errors}"
                 f" | {full.rps / ceiling:.2f} | {full.rps / framework:.2f} | {trip} |"
             )
+    return lines
+
+
+def scale(variant: Variant, by_size: dict[int, Results]) -> list[str]:
+    """The cost of a request (the inverse of throughput) at the largest size, against the
+    smallest, per endpoint and app."""
+    small, large = min(by_size), max(by_size)
+    if small == large:
+        return []
+    lines = []
+    for name in by_size[small]:
+        cost = {
+            app: by_size[small][name][app]["saturated"].rps
+            / by_size[large][name][app]["saturated"].rps
+            for app in variant.apps
+        }
+        others = ", ".join(f"{app} {ratio:.2f}x" for app, ratio in cost.items() if app != "service")
+        lines.append(
+            f"{variant.id}: {name}: a request at {large:,} items costs {cost['service']:.2f}x"
+            f" one at {small:,} (target at most 1.20x: {verdict(cost['service'] <= 1.2)});"
+            f" {others}"
+        )
     return lines
 
 
@@ -383,6 +431,13 @@ def main() -> None:
     )
     parser.add_argument("--seconds", type=int, default=4, help="length of each measurement")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        default=SIZES,
+        help="numbers of items to measure at, smallest first (default: 10000 1000000)",
+    )
     parser.add_argument("--no-suite", action="store_true", help="do not time the test suite")
     args = parser.parse_args()
     ensure_tools()
@@ -394,13 +449,20 @@ def main() -> None:
         baseline = template_at(args.baseline, Path(workdir)) if args.baseline else None
         for combination in chosen or COMBINATIONS:
             name = combination_id(combination).replace(":", "_")
-            say(f"{combination_id(combination)}: rendering, installing, seeding {ITEMS} items")
+            say(f"{combination_id(combination)}: rendering and installing")
             with prepared(combination, Path(workdir) / name, baseline) as variant:
-                trips = round_trips(variant)
-                counted = calls(variant) if variant.baseline else []
-                results, per_round = measure(variant, args.seconds, args.rounds)
-            report += ["", *table(variant, results, trips)]
-            summary += targets(variant, results, per_round) + counted
+                by_size: dict[int, Results] = {}
+                for n, items in enumerate(sorted(args.sizes)):
+                    seed(variant, items)
+                    if n == 0:
+                        trips = round_trips(variant)
+                        counted = calls(variant) if variant.baseline else []
+                    results, per_round = measure(variant, args.seconds, args.rounds, items)
+                    by_size[items] = results
+                    report += ["", *table(variant, items, results, trips)]
+                    if n == 0:
+                        summary += targets(variant, results, per_round) + counted
+            summary += scale(variant, by_size)
     if not args.no_suite:
         say("Timing the template's whole test suite (uv run pytest)...")
         started = time.perf_counter()
