@@ -9,6 +9,7 @@ then seed up to 1,000,000 items and measure again:
 
 - ceiling: Starlette and the database's fastest raw driver, no validation (sqlite3 in the
   thread pool; asyncpg), the same for both session styles;
+- loop-ceiling (SQLite): the same, reading one item in the event loop, as the sync service does;
 - framework: FastAPI with the service's own models, and the project's own raw driver
   (sqlite3, aiosqlite, asyncpg or psycopg);
 - service: the generated service, unchanged;
@@ -73,7 +74,10 @@ class Variant:
 
     @property
     def apps(self) -> list[str]:
-        return ["ceiling", "framework", "service"] + (["baseline"] if self.baseline else [])
+        # SQLite's services read one item in the event loop (sync) or in aiosqlite's thread: a
+        # ceiling of each kind.
+        loop = ["loop-ceiling"] if self.combination["database"] == "sqlite" else []
+        return ["ceiling", *loop, "framework", "service"] + (["baseline"] if self.baseline else [])
 
 
 def say(message: str) -> None:
@@ -194,6 +198,8 @@ def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
         module = f"{variant.package}.main:app"
     elif app == "ceiling":  # the database's, whatever the project's driver
         module = f"{database}_ceiling:app"
+    elif app == "loop-ceiling":  # SQLite's, reading one item in the event loop
+        module = "sqlite_loop_ceiling:app"
     else:  # with the project's own driver
         module = f"{database}_{session}_framework:app"
     command = ["taskset", "-c", SERVICE_CORE, str(project / ".venv" / "bin" / "uvicorn")]
@@ -388,10 +394,14 @@ def targets(variant: Variant, results: Results, per_round: Rounds) -> list[str]:
         for by_app in results.values()
         for kind in ("saturated", "half")
     )
+    loop = ""
+    if "loop-ceiling" in get:
+        on_loop = get["service"]["saturated"].rps / get["loop-ceiling"]["saturated"].rps
+        loop = f", {on_loop:.3f}x the ceiling that reads in the event loop"
     lines = [
         f"{variant.id}: GET /items/{{id}} at {ratio:.3f}x the ceiling"
         f" (rounds {min(ratios):.3f}x-{max(ratios):.3f}x; target 0.30x:"
-        f" {verdict(ratio >= 0.3)}); p99 at half load {p99:.2f} ms"
+        f" {verdict(ratio >= 0.3)}){loop}; p99 at half load {p99:.2f} ms"
         f" (target 10 ms: {verdict(p99 <= 10)}); service errors {errors}"
         f" (target 0: {verdict(errors == 0)})",
         f"{variant.id}: rendered in {variant.timings['render']:.2f} s"
