@@ -219,12 +219,20 @@ def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
         server.wait(timeout=10)
 
 
+def in_project_command(variant: Variant, command: str, *args: str) -> list[str]:
+    """in_project.py's command line, to run in a project's own virtual environment."""
+    return ["uv", "run", "python", str(HERE / "in_project.py"), command, variant.package, *args]
+
+
 def in_project(variant: Variant, project: Path, command: str, *args: str) -> Any:
     """What in_project.py prints, run in a project's own virtual environment."""
-    script = str(HERE / "in_project.py")
-    command_line = ["uv", "run", "python", script, command, variant.package, *args]
     out = subprocess.run(
-        command_line, cwd=project, env=variant.env, check=True, capture_output=True, text=True
+        in_project_command(variant, command, *args),
+        cwd=project,
+        env=variant.env,
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout
     return json.loads(out)
 
@@ -233,8 +241,7 @@ def seed(variant: Variant, items: int) -> None:
     """Top the table up to `items` items, through the project's own engine."""
     say(f"{variant.id}: seeding up to {items:,} items")
     started = time.perf_counter()
-    script = str(HERE / "in_project.py")
-    command = ["uv", "run", "python", script, "seed", variant.package, str(items)]
+    command = in_project_command(variant, "seed", str(items))
     subprocess.run(command, cwd=variant.project, env=variant.env, check=True)
     say(f"{variant.id}: seeded in {time.perf_counter() - started:.1f} s")
 

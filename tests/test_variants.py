@@ -167,6 +167,15 @@ def test_app_imports_and_lists_the_items_routes(project: Project) -> None:
     }
 
 
+def migrated_database(
+    project: Project, tmp_path: Path, request: pytest.FixtureRequest
+) -> dict[str, str]:
+    """The environment for a new database of the project's kind, built by the README's command."""
+    env = environment(DATABASE_URL=database_url(project, tmp_path, request))
+    project.run(project.readme_command("create or upgrade the database"), env=env)
+    return env
+
+
 def database_url(project: Project, tmp_path: Path, request: pytest.FixtureRequest) -> str:
     """A new, empty database of the project's kind."""
     if project.answers["database"] == "sqlite":
@@ -206,8 +215,7 @@ def test_fuzzing_the_api_from_its_schema_finds_no_error(
     seed = os.environ.get("FUZZ_SEED") or str(random.randrange(2**64))
     examples = os.environ.get("FUZZ_EXAMPLES", "100")
     record_property("fuzz_seed", seed)
-    env = environment(DATABASE_URL=database_url(project, tmp_path, request))
-    project.run(project.readme_command("create or upgrade the database"), env=env)
+    env = migrated_database(project, tmp_path, request)
     schemathesis = str(Path(sys.executable).parent / "schemathesis")
     options = ["--checks", "all", "--max-examples", examples, "--seed", seed, "--no-color"]
     options += ["--generation-database", "none"]
@@ -251,8 +259,7 @@ def test_a_client_generated_from_the_schema_drives_the_api(
     """openapi-python-client makes a client from the served schema; create, read, list,
     update, replace and delete go through it, and a 404, a 409 and a 422 come back as its
     typed `Problem`."""
-    env = environment(DATABASE_URL=database_url(project, tmp_path, request))
-    project.run(project.readme_command("create or upgrade the database"), env=env)
+    env = migrated_database(project, tmp_path, request)
     tools = Path(sys.executable).parent
     with project.serving(env, tmp_path / "server.log") as base:
         generate = [

@@ -2,11 +2,9 @@
 a sqlite3 read on the loop, with no hand-off to a thread, is the most one process can serve.
 Every other route is the thread-pool ceiling's (sqlite_ceiling.py)."""
 
-from sqlite_ceiling import COLUMNS, create_item, list_items, one, update_item
-from starlette.applications import Starlette
+from sqlite_ceiling import COLUMNS, app_reading_with, one
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 
 async def read_item(request: Request) -> Response:
@@ -14,11 +12,4 @@ async def read_item(request: Request) -> Response:
     return JSONResponse(item) if item else JSONResponse({"detail": "not found"}, 404)
 
 
-app = Starlette(
-    routes=[
-        Route("/items", list_items, methods=["GET"]),
-        Route("/items", create_item, methods=["POST"]),
-        Route("/items/{item_id:int}", read_item, methods=["GET"]),
-        Route("/items/{item_id:int}", update_item, methods=["PATCH"]),
-    ]
-)
+app = app_reading_with(read_item)
