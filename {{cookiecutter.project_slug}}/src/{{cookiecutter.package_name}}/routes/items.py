@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from .. import pagination, repository
 from ..database import ReadSessionDep, SessionDep
 from ..errors import error_responses
-from ..models import Item
+from ..repository import ItemRow
 from ..schemas import ItemCreate, ItemPage, ItemRead, ItemReplace, ItemUpdate
 
 # Ids up to the largest 32-bit integer, the narrowest id column among the databases
@@ -32,7 +32,7 @@ def _not_found(item_id: int) -> HTTPException:
     response_model=ItemRead,
     responses=error_responses(400, 409),
 )
-{{ async_ }}def create_item(data: ItemCreate, session: SessionDep) -> Item:
+{{ async_ }}def create_item(data: ItemCreate, session: SessionDep) -> ItemRow:
     """Create an item."""
     return {{ aw }}repository.create_item(session, data)
 
@@ -80,7 +80,7 @@ def _after(cursor: str) -> int:
 # list, with its count) or that may wait for the write lock (all writes) run in worker threads.
 {% endif -%}
 @router.get("/{item_id}", response_model=ItemRead, responses=error_responses(404))
-{% if is_async or cookiecutter.database == "sqlite" %}async {% endif %}def read_item(item_id: ItemId, session: ReadSessionDep) -> Item:
+{% if is_async or cookiecutter.database == "sqlite" %}async {% endif %}def read_item(item_id: ItemId, session: ReadSessionDep) -> ItemRow:
     """Read one item."""
     item = {{ aw }}repository.get_item(session, item_id)
     if item is None:
@@ -89,7 +89,7 @@ def _after(cursor: str) -> int:
 
 
 @router.put("/{item_id}", response_model=ItemRead, responses=error_responses(400, 404, 409))
-{{ async_ }}def replace_item(item_id: ItemId, data: ItemReplace, session: SessionDep) -> Item:
+{{ async_ }}def replace_item(item_id: ItemId, data: ItemReplace, session: SessionDep) -> ItemRow:
     """Replace an item's content: fields left out are cleared."""
     item = {{ aw }}repository.update_item(session, item_id, data.model_dump())
     if item is None:
@@ -98,7 +98,7 @@ def _after(cursor: str) -> int:
 
 
 @router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(400, 404, 409))
-{{ async_ }}def update_item(item_id: ItemId, data: ItemUpdate, session: SessionDep) -> Item:
+{{ async_ }}def update_item(item_id: ItemId, data: ItemUpdate, session: SessionDep) -> ItemRow:
     """Change the fields given and leave the others as they are."""
     item = {{ aw }}repository.update_item(session, item_id, data.model_dump(exclude_unset=True))
     if item is None:
