@@ -48,6 +48,8 @@ _PAGE = (
 )
 _COUNT = select(func.count()).select_from(_items)
 _INSERT = insert(_items).returning(*_items.c)  # the database's defaults come back too
+# SET takes the columns named in the parameters, so one statement serves every change.
+_UPDATE = update(_items).where(_items.c.id == bindparam("item_id")).returning(*_items.c)
 _DELETE = delete(_items).where(_items.c.id == bindparam("item_id")).returning(_items.c.id)
 
 
@@ -73,8 +75,7 @@ _DELETE = delete(_items).where(_items.c.id == bindparam("item_id")).returning(_i
 {{ async_ }}def update_item(session: WriteSession, item_id: int, data: dict[str, Any]) -> ItemRow | None:
     """Set the given columns of an item; None if there is no such item. The update also sets
     `updated_at`, as the model's `onupdate` says."""
-    statement = update(_items).where(_items.c.id == item_id).values(data).returning(*_items.c)
-    return {{ "(await " if is_async }}session.execute(statement){{ ")" if is_async }}.first()
+    return {{ "(await " if is_async }}session.execute(_UPDATE, {"item_id": item_id, **data}){{ ")" if is_async }}.first()
 
 
 {{ async_ }}def delete_item(session: WriteSession, item_id: int) -> bool:
