@@ -38,10 +38,11 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import chart
 from cookiecutter.main import cookiecutter
 from load import CONNECTIONS, ENDPOINTS, Sample, at_rate, saturate
 
@@ -431,6 +432,46 @@ def targets(variant: Variant, results: Results, per_round: Rounds) -> list[str]:
     return lines
 
 
+def machine() -> str:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "unknown CPU",
+    )
+    return f"{os.cpu_count()} cores, {cpu}"
+
+
+def record(
+    path: Path, variant: Variant, by_size: dict[int, Results], trips: dict[str, float]
+) -> None:
+    """Keep a combination's results in `path` (the other combinations' stay), and draw them
+    all beside it (chart.py)."""
+    results = json.loads(path.read_text()) if path.exists() else {"combinations": {}}
+    results["combinations"][variant.id] = {
+        "measured": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "python": sys.version.split()[0],
+        "command": " ".join(["uv run python benchmark/run.py", *sys.argv[1:]]),
+        "round_trips": trips,
+        "sizes": {
+            str(items): {
+                endpoint: {
+                    app: {kind: asdict(sample) for kind, sample in samples.items()}
+                    for app, samples in by_app.items()
+                }
+                for endpoint, by_app in by_endpoint.items()
+            }
+            for items, by_endpoint in by_size.items()
+        },
+    }
+    path.write_text(json.dumps(results, indent=1) + "\n")
+    chart.draw(results, path.with_suffix(".svg"))
+    say(f"{variant.id}: results kept in {path}, drawn in {path.with_suffix('.svg')}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -456,6 +497,13 @@ def main() -> None:
         help="numbers of items to measure at, smallest first (default: 10000 1000000)",
     )
     parser.add_argument("--no-suite", action="store_true", help="do not time the test suite")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=chart.RESULTS,
+        help="where to keep each combination's results (default: benchmark/results.json;"
+        " the chart is drawn beside it, as .svg)",
+    )
     args = parser.parse_args()
     ensure_tools()
 
@@ -480,6 +528,7 @@ def main() -> None:
                     if n == 0:
                         summary += targets(variant, results, per_round) + counted
             summary += scale(variant, by_size)
+            record(args.results, variant, by_size, trips)
     if not args.no_suite:
         say("Timing the template's whole test suite (uv run pytest)...")
         started = time.perf_counter()
@@ -487,14 +536,6 @@ def main() -> None:
         seconds = time.perf_counter() - started
         outcome = "passed" if suite.returncode == 0 else "FAILED"
         summary.append(f"template test suite: {seconds:.0f} s, {outcome} (target 180 s)")
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        "unknown CPU",
-    )
     say(
         "\n".join(
             [
@@ -502,7 +543,7 @@ def main() -> None:
                 "",
                 *summary,
                 "",
-                f"Machine: {os.cpu_count()} cores, {cpu};"
+                f"Machine: {machine()};"
                 f" Python {sys.version.split()[0]}; {time.strftime('%Y-%m-%d')}",
             ]
         )
