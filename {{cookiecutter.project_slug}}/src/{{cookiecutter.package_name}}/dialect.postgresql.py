@@ -17,11 +17,13 @@ def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
 
     A read-only engine's connections run each statement as a transaction of its own
     (autocommit): a read of one statement costs one round trip, with no BEGIN and no COMMIT
-    around it.
+    around it, and with no transaction there is nothing to roll back when a session ends or
+    its connection goes back to the pool.
     """
     return {
         "connect_args": {"{{ 'timeout' if cookiecutter | session_style == 'async' else 'connect_timeout' }}": settings.connect_timeout},
         "isolation_level": "AUTOCOMMIT" if read_only else "READ COMMITTED",
+        "skip_autocommit_rollback": read_only,
         "pool_size": settings.pool_size,
         "max_overflow": settings.max_overflow,
         "pool_timeout": settings.pool_timeout,
