@@ -118,7 +118,7 @@ def draw(results: dict[str, Any], svg: Path) -> None:
         right.axvline(SCALE_TARGET, color="black", linestyle="--", linewidth=1)
         right.set_yticks(list(positions), [""] * len(endpoints))
         right.invert_yaxis()
-        right.set_xlim(0, 1.6)
+        right.set_xlim(0, 1.9)
         right.set_title(f"a request's cost at {int(large):,} items / at {int(small):,}", loc="left")
         if n == 0:
             left.legend(
@@ -145,7 +145,7 @@ def draw(results: dict[str, Any], svg: Path) -> None:
                     Line2D([], [], color="C7", linewidth=6, label="ceiling"),
                     Line2D([], [], color="black", linestyle="--", label="target (at most)"),
                 ],
-                loc="lower right",
+                loc="center right",
                 fontsize=7,
             )
     figure.text(0.01, 0.005, machine_line(results), fontsize=7)
