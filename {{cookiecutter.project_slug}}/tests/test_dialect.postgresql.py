@@ -232,3 +232,42 @@ async def test_readiness_gives_up_on_a_database_that_does_not_answer_in_time(
     assert 3.8 < elapsed < 6, elapsed  # READY_TIMEOUT, 2 s, each time
     assert "canceling statement due to statement timeout" in caplog.text
     assert timeout == "0"  # the readiness check's own timeout was undone
+
+
+async def test_readiness_reports_a_connection_dropped_during_its_check_as_an_outage(
+    make_settings: MakeSettings, migrate: Migrate, caplog: pytest.LogCaptureFixture
+) -> None:
+    own = {{ aw }}make_settings()
+    writer, reader = create_db_engine(own), create_db_engine(own, read_only=True)
+    {{ aw }}migrate(writer)
+    app = create_app(own, database=database_for(writer, reader))
+    # The server ends the connection of the readiness check, waiting for a lock, as a restart
+    # or a failover would.
+    terminate = text(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    responses = []
+
+    {{ "async " if is_async }}with writer.begin() as migration:
+        {{ aw }}migration.exec_driver_sql("LOCK TABLE alembic_version IN ACCESS EXCLUSIVE MODE")
+        async with client_for(app) as client:
+
+            async def probe() -> None:
+                responses.append(await client.get("/health/ready"))
+
+            async with anyio.create_task_group() as requests:
+                requests.start_soon(probe)
+                for _ in range(100):  # until the check waits for the lock
+                    await anyio.sleep(0.02)
+                    if ({{ aw }}migration.execute(terminate)).scalar():
+                        break
+    async with client_for(app) as client:
+        after = await client.get("/health/ready")
+    {{ aw }}writer.dispose()
+    {{ aw }}reader.dispose()
+
+    assert [response.status_code for response in responses] == [503]
+    assert responses[0].json()["detail"] == "The database is not available; try again shortly"
+    assert "Database unavailable" in caplog.text
+    assert after.status_code == 200  # on a new connection

@@ -11,6 +11,9 @@ longer than they do for a connection{% if cookiecutter.database == "postgresql" 
 """
 
 import logging
+{%- if cookiecutter.database == "postgresql" %}
+from contextlib import suppress
+{%- endif %}
 from functools import lru_cache
 
 from alembic.config import Config
@@ -23,7 +26,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError{% if cookiecutter.database == "postgresql" %}, PendingRollbackError{% endif %}
 {%- if is_async %}
 from sqlalchemy.ext.asyncio import AsyncSession
 {%- else %}
@@ -123,7 +126,11 @@ def migrations() -> tuple[frozenset[str], frozenset[str]]:
     try:
         return set({{ aw }}session.scalars(_REVISIONS))
     finally:
-        {{ aw }}session.execute(_UNBOUNDED)
+        # The pooled connection must not keep the limit; unless it dropped, taking the limit
+        # with it: then the session refuses more statements, and the first error is the one
+        # to report (an outage: 503, not 500).
+        with suppress(PendingRollbackError):
+            {{ aw }}session.execute(_UNBOUNDED)
 {%- else %}
     return set({{ aw }}session.scalars(_REVISIONS))
 {%- endif %}
