@@ -16,7 +16,7 @@ from httpx2 import ASGITransport, AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 {%- else %}
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 {%- endif %}
 
@@ -49,6 +49,39 @@ from {{ cookiecutter.package_name }}.settings import DRIVER, Settings
 
         assert item.created_at.tzinfo is UTC
         {{ aw }}session.rollback()
+
+
+{{ "async " if is_async }}def test_connections_go_back_to_the_pool_with_no_transaction_open(
+    make_settings: MakeSettings, migrate: Callable[[Any], Any]
+) -> None:
+    """Rollbacks are skipped where no transaction is open, and only there (dialect.prepare): a
+    write that failed, or a SAVEPOINT in a read session, leaves nothing open on its connection."""
+    own = {{ aw }}make_settings()
+    # One connection each, so that every step below gets the connection the one before used.
+    writer = create_db_engine(own, pool_size=1, max_overflow=0)
+    reader = create_db_engine(own, read_only=True, pool_size=1, max_overflow=0)
+    {{ aw }}migrate(writer)
+    count = "SELECT count(*) FROM items"
+    insert = "INSERT INTO items (title) VALUES ('Kept')"
+
+    {{ "async " if is_async }}def fail_a_write() -> None:
+        {{ "async " if is_async }}with writer.begin() as connection:
+            {{ aw }}connection.exec_driver_sql("INSERT INTO items (title) VALUES ('Rolled back')")
+            raise RuntimeError("the request failed")
+
+    with pytest.raises(RuntimeError):
+        {{ aw }}fail_a_write()
+    {{ "async " if is_async }}with {{ "AsyncSession" if is_async else "Session" }}(reader) as session:
+        {{ aw }}session.begin_nested()
+        {{ aw }}session.execute(text(count))
+    {{ "async " if is_async }}with writer.begin() as connection:  # BEGIN would fail inside an open one
+        {{ aw }}connection.exec_driver_sql(insert)
+    {{ "async " if is_async }}with reader.connect() as connection:  # a stale snapshot would miss it
+        seen = ({{ aw }}connection.exec_driver_sql(count)).scalar()
+    {{ aw }}writer.dispose()
+    {{ aw }}reader.dispose()
+
+    assert seen == 1
 
 
 {%- if is_async %}

@@ -74,12 +74,9 @@ def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
 {%- else %}
     connect_args = {"factory": _Connection, "timeout": settings.busy_timeout}
 {%- endif %}
-    # A read-only engine's statements are transactions of their own (no BEGIN, see `prepare`):
-    # there is nothing to roll back when a session ends or a connection goes back to the pool,
-    # and skipping those calls spares each read {{ "two trips to the connection's thread and back" if not sync else "two calls into the driver" }}.
-    # Not for the other engine: its connections are in the driver's autocommit mode too, but
-    # SQLAlchemy begins their transactions itself, and must roll those back.
-    return {"connect_args": connect_args, "skip_autocommit_rollback": read_only}
+    # No rollback where no transaction is open (`prepare` says how that is told): when a read
+    # session ends, when a connection goes back to the pool after a commit.
+    return {"connect_args": connect_args, "skip_autocommit_rollback": True}
 
 
 def prepare(engine: Engine, *, read_only: bool, enforce_foreign_keys: bool = True) -> None:
@@ -120,11 +117,22 @@ def prepare(engine: Engine, *, read_only: bool, enforce_foreign_keys: bool = Tru
     engine.dialect.do_terminate = engine.dialect.do_close  # type: ignore[method-assign]
 {%- endif %}
 
+    # SQLAlchemy skips a rollback where the driver is in autocommit mode, as every connection
+    # here is (SQLAlchemy, not the sqlite3 module, begins transactions). What tells whether a
+    # rollback has anything to do is whether a transaction is open: a write's, or one that a
+    # SAVEPOINT began. Skipping the others spares each read two {{ "trips to aiosqlite's thread" if not sync else "calls into the driver" }},
+    # and each write one.
+    engine.dialect.detect_autocommit_setting = _not_in_transaction  # type: ignore[method-assign,assignment]
+
     if not read_only:
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _not_in_transaction(dbapi_connection: Any) -> bool:
+    return not dbapi_connection{{ ".driver_connection" if not sync }}.in_transaction
 
 
 def is_unavailable(error: DBAPIError) -> bool:
