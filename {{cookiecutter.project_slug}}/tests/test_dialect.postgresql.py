@@ -201,6 +201,12 @@ async def test_more_requests_than_connections_wait_at_most_the_pool_timeout_then
     {{ aw }}reader.dispose()
 
 
+# The server processes of the test's database that wait for a lock.
+_WAITING_FOR_A_LOCK = (
+    "FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+)
+
+
 async def test_readiness_gives_up_on_a_database_that_does_not_answer_in_time(
     make_settings: MakeSettings, migrate: Migrate, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -208,10 +214,7 @@ async def test_readiness_gives_up_on_a_database_that_does_not_answer_in_time(
     writer, reader = create_db_engine(own), create_db_engine(own, read_only=True)
     {{ aw }}migrate(writer)
     app = create_app(own, database=database_for(writer, reader))
-    waiting = text(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
+    waiting = text(f"SELECT count(*) {_WAITING_FOR_A_LOCK}")
 
     # As a migration would: a lock on the table that readiness reads, held past its timeout.
     {{ "async " if is_async }}with writer.begin() as migration:
@@ -243,10 +246,7 @@ async def test_readiness_reports_a_connection_dropped_during_its_check_as_an_out
     app = create_app(own, database=database_for(writer, reader))
     # The server ends the connection of the readiness check, waiting for a lock, as a restart
     # or a failover would.
-    terminate = text(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
+    terminate = text(f"SELECT count(pg_terminate_backend(pid)) {_WAITING_FOR_A_LOCK}")
     responses = []
 
     {{ "async " if is_async }}with writer.begin() as migration:
