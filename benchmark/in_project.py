@@ -1,21 +1,26 @@
 """Run inside a rendered project's virtual environment: seed its database, count the
-statements each endpoint sends to the database, or count the Python calls it makes.
+statements each endpoint sends to the database, count the Python calls it makes, or time a
+read of one item in each layer under the service.
 
     python in_project.py seed PACKAGE COUNT
     python in_project.py cursor PACKAGE AFTER
     python in_project.py round-trips PACKAGE
     python in_project.py calls PACKAGE
+    python in_project.py layers PACKAGE ITEMS
 """
 
 import asyncio
 import importlib
 import json
 import os
+import random
 import re
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -181,6 +186,91 @@ def calls(package: str, repeat: int = 50) -> dict[str, float]:
     return counts
 
 
+LAYERS_READS = 5_000
+
+
+def layers(package: str, items: int, reads: int = LAYERS_READS) -> dict[str, float]:
+    """Microseconds of CPU (this process's, all its threads) that a read of one item by id,
+    drawn from the first `items`, costs in each layer under the service's `GET /items/{id}`,
+    one read after another: the driver alone on one open connection, the project's read
+    engine (a connection from its pool, the repository's statement), and a read session (the
+    repository's own function)."""
+    settings = importlib.import_module(f"{package}.settings").get_settings()
+    database = importlib.import_module(f"{package}.database")
+    repository = importlib.import_module(f"{package}.repository")
+    url = settings.url
+    driver = url.get_dialect().driver  # pysqlite, aiosqlite, asyncpg or psycopg
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    placeholder = {"pysqlite": "?", "aiosqlite": "?", "asyncpg": "$1"}.get(driver, "%s")
+    columns = ", ".join(repository._ITEM.selected_columns.keys())
+    sql = f"SELECT {columns} FROM items WHERE id = {placeholder}"
+    ids = [random.randint(1, items) for _ in range(reads)]
+    cpu: dict[str, float] = {}
+
+    @contextmanager
+    def timed(layer: str) -> Iterator[None]:
+        started = time.process_time()
+        yield
+        cpu[layer] = (time.process_time() - started) / reads * 1e6
+
+    async def driver_alone() -> None:
+        if driver == "aiosqlite":
+            import aiosqlite
+
+            async with aiosqlite.connect(url.database or "") as connection:
+                with timed("driver"):
+                    for item_id in ids:
+                        async with connection.execute(sql, (item_id,)) as rows:
+                            await rows.fetchone()
+        elif driver == "asyncpg":
+            import asyncpg
+
+            connection = await asyncpg.connect(dsn)
+            with timed("driver"):
+                for item_id in ids:
+                    await connection.fetchrow(sql, item_id)
+            await connection.close()
+        elif driver == "psycopg":
+            import psycopg
+
+            with psycopg.connect(dsn, autocommit=True) as pg, timed("driver"):
+                for item_id in ids:
+                    pg.execute(sql, (item_id,)).fetchone()
+        else:
+            import sqlite3
+
+            sqlite = sqlite3.connect(url.database or "")
+            with timed("driver"):
+                for item_id in ids:
+                    sqlite.execute(sql, (item_id,)).fetchone()
+            sqlite.close()
+
+    async def through_sqlalchemy() -> None:
+        async with database.open_database(settings) as opened:
+            sessions = opened.read_session_factory
+            engine, parameters = sessions.kw["bind"], {"item_id": 0}
+            with timed("engine"):
+                for parameters["item_id"] in ids:
+                    if isinstance(engine, Engine):
+                        with engine.connect() as connection:
+                            connection.execute(repository._ITEM, parameters).first()
+                    else:
+                        async with engine.connect() as connection:
+                            (await connection.execute(repository._ITEM, parameters)).first()
+            with timed("session"):
+                for item_id in ids:
+                    if isinstance(engine, Engine):
+                        with sessions() as session:
+                            repository.get_item(session, item_id)
+                    else:
+                        async with sessions() as session:
+                            await repository.get_item(session, item_id)
+
+    asyncio.run(driver_alone())
+    asyncio.run(through_sqlalchemy())
+    return cpu
+
+
 if __name__ == "__main__":
     command, package = sys.argv[1], sys.argv[2]
     if command == "seed":
@@ -189,5 +279,7 @@ if __name__ == "__main__":
         print(json.dumps(cursor(package, int(sys.argv[3]))))
     elif command == "calls":
         print(json.dumps(calls(package)))
+    elif command == "layers":
+        print(json.dumps(layers(package, int(sys.argv[3]))))
     else:
         print(json.dumps(round_trips(package)))

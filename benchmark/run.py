@@ -279,6 +279,19 @@ def calls(variant: Variant) -> list[str]:
     ]
 
 
+def layers(variant: Variant, items: int) -> tuple[dict[str, float], str]:
+    """The CPU a read of one item costs in each layer under the service (in_project.py
+    layers), and a line that gives each against the driver alone."""
+    cpu = in_project(variant, variant.project, "layers", str(items))
+    driver = cpu["driver"]
+    return cpu, (
+        f"{variant.id}: a read of one item, CPU per read, one after another: the driver alone"
+        f" {driver:.0f} µs, through the read engine {cpu['engine']:.0f} µs"
+        f" ({cpu['engine'] / driver:.1f}x), in a read session {cpu['session']:.0f} µs"
+        f" ({cpu['session'] / driver:.1f}x)"
+    )
+
+
 Results = dict[str, dict[str, dict[str, Sample]]]  # endpoint -> app -> saturated/half -> sample
 Rounds = dict[str, dict[str, list[float]]]  # endpoint -> app -> req/s in each round
 
@@ -445,7 +458,11 @@ def machine() -> str:
 
 
 def record(
-    path: Path, variant: Variant, by_size: dict[int, Results], trips: dict[str, float]
+    path: Path,
+    variant: Variant,
+    by_size: dict[int, Results],
+    trips: dict[str, float],
+    cpu: dict[str, float],
 ) -> None:
     """Keep a combination's results in `path` (the other combinations' stay), and draw them
     all beside it (chart.py)."""
@@ -456,6 +473,7 @@ def record(
         "python": sys.version.split()[0],
         "command": " ".join(["uv run python benchmark/run.py", *sys.argv[1:]]),
         "round_trips": trips,
+        "read_cpu_us": cpu,
         "sizes": {
             str(items): {
                 endpoint: {
@@ -522,13 +540,14 @@ def main() -> None:
                     if n == 0:
                         trips = round_trips(variant)
                         counted = calls(variant) if variant.baseline else []
+                        cpu, cpu_line = layers(variant, items)
                     results, per_round = measure(variant, args.seconds, args.rounds, items)
                     by_size[items] = results
                     report += ["", *table(variant, items, results, trips)]
                     if n == 0:
-                        summary += targets(variant, results, per_round) + counted
+                        summary += [*targets(variant, results, per_round), *counted, cpu_line]
             summary += scale(variant, by_size)
-            record(args.results, variant, by_size, trips)
+            record(args.results, variant, by_size, trips, cpu)
     if not args.no_suite:
         say("Timing the template's whole test suite (uv run pytest)...")
         started = time.perf_counter()
