@@ -1,4 +1,5 @@
-"""Jinja filters that put answers into generated files as data, never as code.
+"""Jinja filters that put answers into generated files as data, never as code, and record
+where a project came from.
 
 Cookiecutter loads this module from the template's root (see `_extensions` in cookiecutter.json).
 """
@@ -7,16 +8,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+from cookiecutter.config import BUILTIN_ABBREVIATIONS
+from cookiecutter.repository import expand_abbreviations, is_repo_url
 from jinja2 import Environment
 from jinja2.ext import Extension
 
-# Context that cookiecutter adds about where it ran, not what was answered.
-MACHINE_SPECIFIC = frozenset({"_output_dir", "_repo_dir", "_checkout"})
-# What the template itself says, not the answers: a replay takes these from the template it
-# runs, so that it is never held to an older template's list of combinations.
-TEMPLATE_CONSTANTS = frozenset({"_supported_combinations", "_session_for_database"})
+# Context that cookiecutter adds about where it ran, not what was answered, and the prompts'
+# texts: neither is recorded with the answers.
+NOT_RECORDED = frozenset({"_output_dir", "_repo_dir", "_checkout", "__prompts__"})
+# Where cookiecutter was started: a template given as a relative path is relative to it
+# (while it renders files, cookiecutter works in the template's directory).
+STARTED_IN = Path.cwd()
 
 
 def string_literal(value: str) -> str:
@@ -42,20 +47,64 @@ def with_session_style(context: Mapping[str, Any]) -> dict[str, Any]:
     return {**context, "session": session_style(context)}
 
 
-def replay_file(context: Mapping[str, Any]) -> str:
-    """The answers, as a cookiecutter replay file: `cookiecutter --replay-file` reads it."""
-    answers = {
-        key: value
-        for key, value in with_session_style(context).items()
-        if key not in MACHINE_SPECIFIC | TEMPLATE_CONSTANTS
+def git_commit(repository: Path) -> str | None:
+    """The commit checked out in a git repository, read from its files (no git command runs
+    while a project is made); None if `repository` is not one, or its HEAD cannot be read."""
+    git = repository / ".git"
+    try:
+        if git.is_file():  # a worktree or a submodule: "gitdir: <path>"
+            git = (repository / git.read_text().partition("gitdir:")[2].strip()).resolve()
+        head = (git / "HEAD").read_text().strip()
+        if not head.startswith("ref: "):
+            return head  # detached, as after a checkout of a tag
+        ref = head.removeprefix("ref: ")
+        common = (
+            git / (git / "commondir").read_text().strip() if (git / "commondir").is_file() else git
+        )
+        for base in dict.fromkeys([git, common]):
+            if (base / ref).is_file():
+                return (base / ref).read_text().strip()
+        for line in (common / "packed-refs").read_text().splitlines():
+            commit, _, name = line.partition(" ")
+            if name == ref:
+                return commit
+    except OSError:
+        pass
+    return None
+
+
+def cruft_state(context: Mapping[str, Any]) -> str:
+    """What `.cruft.json` records, in cruft's own format: where the template came from, its
+    commit, and the answers, so that `cruft check` and `cruft update` work on the project.
+
+    `cruft create` writes the same file itself, from the template's URL and the commit it
+    cloned (which it also puts in the context). Plain `cookiecutter` gives the template as the
+    user typed it: an abbreviation (gh:owner/repo) is expanded to its URL, a directory made
+    absolute, and the commit read from the clone cookiecutter made, or from the directory."""
+    context = with_session_style(context)
+    if "_commit" in context:  # made by cruft
+        template, commit = context["_template"], context["_commit"]
+    else:
+        given = str(context["_template"])
+        template = expand_abbreviations(given, BUILTIN_ABBREVIATIONS)
+        if not is_repo_url(template):
+            template = str((STARTED_IN / given).resolve())
+        commit = git_commit(STARTED_IN / context["_repo_dir"])
+    answers = {key: value for key, value in context.items() if key not in NOT_RECORDED}
+    state = {
+        "template": template,
+        "commit": commit,
+        "checkout": context.get("_checkout"),
+        "context": {"cookiecutter": answers | {"_template": template, "_commit": commit}},
+        "directory": None,
     }
-    return json.dumps({"cookiecutter": answers}, indent=2, ensure_ascii=False)
+    return json.dumps(state, ensure_ascii=False, indent=2, separators=(",", ": "))
 
 
 class AnswerFilters(Extension):
     def __init__(self, environment: Environment) -> None:
         super().__init__(environment)
         environment.filters["string_literal"] = string_literal
-        environment.filters["replay_file"] = replay_file
+        environment.filters["cruft_state"] = cruft_state
         environment.filters["session_style"] = session_style
         environment.filters["with_session_style"] = with_session_style

@@ -1,0 +1,169 @@
+"""Taking later template changes into a project, with cruft, as the generated README says."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .baking import COOKIECUTTER_JSON, SKIPPED_DIRS, TEMPLATE, bake
+
+BIN = Path(sys.executable).parent
+GIT_ENV = os.environ | {
+    "GIT_AUTHOR_NAME": "Template Tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.com",
+    "GIT_COMMITTER_NAME": "Template Tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.com",
+    "GIT_CONFIG_GLOBAL": os.devnull,  # the user's own settings (hooks, signing) stay out
+}
+DATABASES = list(COOKIECUTTER_JSON["_session_for_database"])
+
+
+def run(cwd: Path, *command: str | Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [str(part) for part in command], cwd=cwd, env=GIT_ENV, capture_output=True, text=True
+    )
+    if check:
+        assert result.returncode == 0, f"{command}:\n{result.stdout}{result.stderr}"
+    return result
+
+
+def commit_all(repository: Path, message: str) -> str:
+    run(repository, "git", "add", "--all")
+    run(repository, "git", "commit", "--quiet", "--message", message)
+    return run(repository, "git", "rev-parse", "HEAD").stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def published(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The template as a git repository at one commit: its files as they are here."""
+    repository = tmp_path_factory.mktemp("published") / "template"
+    listed = run(TEMPLATE, "git", "ls-files", "--cached", "--others", "--exclude-standard")
+    for name in listed.stdout.splitlines():
+        if (TEMPLATE / name).is_file():  # not one deleted from the work tree
+            (repository / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(TEMPLATE / name, repository / name)
+    run(repository, "git", "init", "--quiet", "--initial-branch", "main")
+    commit_all(repository, "The template, as published")
+    return repository
+
+
+@pytest.fixture
+def template(published: Path, tmp_path: Path) -> Path:
+    """A clone of the published template, for one test to change."""
+    run(tmp_path, "git", "clone", "--quiet", published, "template")
+    return tmp_path / "template"
+
+
+def generate(template: Path, output: Path, database: str) -> Path:
+    """A project made with plain cookiecutter, committed to a git repository of its own."""
+    run(
+        output.parent,
+        BIN / "cookiecutter",
+        "--no-input",
+        "-o",
+        output,
+        template,
+        f"database={database}",
+    )
+    (project,) = output.iterdir()
+    run(project, "git", "init", "--quiet", "--initial-branch", "main")
+    commit_all(project, "Generated")
+    return project
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not SKIPPED_DIRS.intersection(path.relative_to(root).parts)
+    }
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_a_project_takes_a_template_change_and_keeps_its_own(
+    template: Path, tmp_path: Path, database: str
+) -> None:
+    project = generate(template, tmp_path / "projects", database)
+    published = run(template, "git", "rev-parse", "HEAD").stdout.strip()
+    state = json.loads((project / ".cruft.json").read_text())
+    assert (state["template"], state["commit"]) == (str(template), published)
+    assert run(project, BIN / "cruft", "check").returncode == 0
+    # The recorded answers make this very project again: cruft sees no difference.
+    assert run(project, BIN / "cruft", "diff", "--exit-code").stdout == ""
+
+    # The project's team retitles its README; the template changes the same line, and a file
+    # the team has not touched.
+    readme = project / "README.md"
+    readme.write_text(readme.read_text().replace("# My Items Service", "# Our inventory", 1))
+    commit_all(project, "Our title")
+    editorconfig = template / "{{cookiecutter.project_slug}}" / ".editorconfig"
+    editorconfig.write_text(editorconfig.read_text() + "\n[*.sql]\nindent_size = 2\n")
+    readme_template = template / "{{cookiecutter.project_slug}}" / "README.md"
+    readme_template.write_text(
+        readme_template.read_text().replace(
+            "# {{ cookiecutter.project_name }}\n", "# {{ cookiecutter.project_name }} service\n", 1
+        )
+    )
+    changed = commit_all(template, "A template change")
+
+    checked = run(project, BIN / "cruft", "check", check=False)
+    assert checked.returncode == 1, checked.stdout
+    assert "out of date" in checked.stdout
+    run(project, BIN / "cruft", "update", "--skip-apply-ask")
+
+    assert (project / ".editorconfig").read_text().endswith("[*.sql]\nindent_size = 2\n")
+    title = readme.read_text().splitlines()
+    # Left for the team to merge, as cruft does: git's conflict markers around both titles.
+    assert title[:5] == [
+        "<<<<<<< ours",
+        "# Our inventory",
+        "=======",
+        "# My Items Service service",
+        ">>>>>>> theirs",
+    ]
+    status = run(project, "git", "status", "--porcelain").stdout.splitlines()
+    assert sorted(line[3:] for line in status) == [".cruft.json", ".editorconfig", "README.md"]
+    assert json.loads((project / ".cruft.json").read_text())["commit"] == changed
+    assert run(project, BIN / "cruft", "check").returncode == 0
+
+
+@pytest.mark.parametrize("database", DATABASES)
+def test_cruft_create_makes_the_same_project_as_cookiecutter(
+    template: Path, tmp_path: Path, database: str
+) -> None:
+    made = generate(template, tmp_path / "cookiecutter", database)
+    created = tmp_path / "cruft"
+    answers = json.dumps({"database": database})
+    run(
+        tmp_path,
+        BIN / "cruft",
+        "create",
+        "--no-input",
+        "--output-dir",
+        created,
+        "--extra-context",
+        answers,
+        template,
+    )
+
+    assert tree(created / made.name) == tree(made)
+
+
+def test_projects_record_the_latest_release_of_the_changelog(tmp_path: Path) -> None:
+    changelog = (TEMPLATE / "CHANGELOG.md").read_text()
+    releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", changelog, re.MULTILINE)
+    assert releases, "CHANGELOG.md lists no release"
+
+    project = bake(tmp_path)
+
+    assert COOKIECUTTER_JSON["_version"] == releases[0]
+    state = json.loads((project / ".cruft.json").read_text())
+    assert state["context"]["cookiecutter"]["_version"] == releases[0]
+    assert f"made from version {releases[0]} of its template" in (project / "README.md").read_text()
