@@ -45,6 +45,10 @@ def test_the_ci_workflow_is_valid_for_github(project: Project) -> None:
     text = workflow.read_text()
     assert "python-version: ${{ matrix.python-version }}" in text  # GitHub's own syntax, kept
     job = load_yaml(workflow)["jobs"]["check"]
+    # Every Python the dependencies support, from requires-python up; installs as locked.
+    assert job["strategy"]["matrix"]["python-version"] == ["3.11", "3.12", "3.13", "3.14"]
+    assert 'requires-python = ">=3.11"' in (project.path / "pyproject.toml").read_text()
+    assert job["env"]["UV_LOCKED"] == "1"
     if project.answers["database"] == "postgresql":
         assert job["services"]["postgres"]["image"].startswith("postgres:")
         assert job["env"]["TEST_DATABASE_URL"].startswith("postgresql://")
@@ -63,7 +67,24 @@ def test_the_ci_workflow_steps_pass_here(project: Project, ci_environment: dict[
     test = " ".join(project.readme_command("test"))
 
     assert steps == [f"{lint} --show-diff-on-failure", f"{test} --cov"]
-    project.run_ci_steps(ci_environment, first=1)
+    project.run_ci_steps(ci_environment | {"UV_LOCKED": "1"}, first=1)
+
+
+def test_the_first_install_writes_a_lock_that_ci_and_the_image_keep_to(project: Project) -> None:
+    """The README's first command wrote uv.lock, and it matches pyproject.toml; the image
+    copies it and installs exactly it, as CI does (UV_LOCKED, above)."""
+    assert (project.path / "uv.lock").is_file()
+    project.run(["uv", "lock", "--check"])
+    instructions = dockerfile_instructions(project.path / "Dockerfile")
+    assert any(op == "COPY" and "uv.lock" in arguments.split() for op, arguments in instructions)
+    installs = [
+        arguments for op, arguments in instructions if op == "RUN" and "uv sync" in arguments
+    ]
+    assert installs
+    assert all("--locked" in arguments.split() for arguments in installs)
+    workflow = load_yaml(project.path / ".github" / "workflows" / "ci.yml")
+    oldest = workflow["jobs"]["check"]["strategy"]["matrix"]["python-version"][0]
+    assert (project.path / ".python-version").read_text() == f"{oldest}\n"
 
 
 def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:

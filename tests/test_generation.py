@@ -95,7 +95,7 @@ def test_an_answer_outside_the_choices_is_refused(tmp_path: Path) -> None:
 def test_the_session_style_follows_the_database_by_default(tmp_path: Path) -> None:
     project = bake(tmp_path, database="postgresql")
 
-    answers = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"]
+    answers = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
     assert (answers["database"], answers["session"]) == ("postgresql", "async")
 
 
@@ -166,7 +166,10 @@ def test_free_text_answers_come_out_intact(tmp_path: Path, text: str) -> None:
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["description"] == text
     assert pyproject["project"]["authors"] == [{"name": text, "email": "you@example.com"}]
-    assert set(pyproject["tool"]) == {"uv", "alembic", "pytest", "coverage", "ruff", "mypy"}
+    tools = {"uv", "alembic", "pytest", "coverage", "ruff", "mypy", "cruft"}
+    assert set(pyproject["tool"]) == tools
+    recorded = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
+    assert (recorded["project_name"], recorded["description"]) == (text, text)
     for module in project.rglob("*.py"):
         compile(module.read_text(), str(module), "exec")
     main = project / "src" / "weird" / "main.py"
