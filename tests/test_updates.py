@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from .baking import COOKIECUTTER_JSON, SKIPPED_DIRS, TEMPLATE, bake
+from local_extensions import cruft_state, git_commit
+
+from .baking import COOKIECUTTER_JSON, SKIPPED_DIRS, TEMPLATE, bake, full_context
 
 BIN = Path(sys.executable).parent
 GIT_ENV = os.environ | {
@@ -167,3 +169,34 @@ def test_projects_record_the_latest_release_of_the_changelog(tmp_path: Path) -> 
     state = json.loads((project / ".cruft.json").read_text())
     assert state["context"]["cookiecutter"]["_version"] == releases[0]
     assert f"made from version {releases[0]} of its template" in (project / "README.md").read_text()
+
+
+def test_the_commit_is_read_from_the_template_s_git_files(template: Path, tmp_path: Path) -> None:
+    head = run(template, "git", "rev-parse", "HEAD").stdout.strip()
+
+    assert git_commit(template) == head  # on a branch, whose ref is a file of its own
+    run(template, "git", "pack-refs", "--all")
+    assert git_commit(template) == head  # the ref packed into packed-refs
+    run(template, "git", "worktree", "add", "--quiet", "-b", "other", tmp_path / "worktree")
+    assert git_commit(tmp_path / "worktree") == head  # a worktree: .git is a file
+    run(template, "git", "checkout", "--quiet", "--detach")
+    assert git_commit(template) == head  # detached, as cookiecutter leaves a tag checked out
+    assert git_commit(tmp_path / "elsewhere") is None  # not a repository
+
+
+def test_a_template_given_by_abbreviation_is_recorded_by_its_url(template: Path) -> None:
+    head = run(template, "git", "rev-parse", "HEAD").stdout.strip()
+    context = full_context({}) | {
+        "_template": "gh:owner/repository",
+        "_repo_dir": str(template),  # where cookiecutter cloned it
+        "_output_dir": "/somewhere",
+        "_checkout": "v0.1.0",
+    }
+
+    state = json.loads(cruft_state(context))
+
+    url = "https://github.com/owner/repository.git"
+    assert (state["template"], state["commit"], state["checkout"]) == (url, head, "v0.1.0")
+    recorded = state["context"]["cookiecutter"]
+    assert (recorded["_template"], recorded["_commit"]) == (url, head)
+    assert not {"_repo_dir", "_output_dir", "_checkout", "__prompts__"} & set(recorded)
