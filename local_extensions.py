@@ -80,7 +80,8 @@ def cruft_state(context: Mapping[str, Any]) -> str:
     `cruft create` writes the same file itself, from the template's URL and the commit it
     cloned (which it also puts in the context). Plain `cookiecutter` gives the template as the
     user typed it: an abbreviation (gh:owner/repo) is expanded to its URL, a directory made
-    absolute, and the commit read from the clone cookiecutter made, or from the directory."""
+    absolute, a `git+` prefix dropped, and the commit read from the clone cookiecutter made, or
+    from the directory."""
     context = with_session_style(context)
     if "_commit" in context:  # made by cruft
         template, commit = context["_template"], context["_commit"]
@@ -89,6 +90,8 @@ def cruft_state(context: Mapping[str, Any]) -> str:
         template = expand_abbreviations(given, BUILTIN_ABBREVIATIONS)
         if not is_repo_url(template):
             template = str((STARTED_IN / given).resolve())
+        # cookiecutter's "git+" names the tool to clone with; git itself takes the URL after it.
+        template = template.removeprefix("git+")
         commit = git_commit(STARTED_IN / context["_repo_dir"])
     answers = {key: value for key, value in context.items() if key not in NOT_RECORDED}
     state = {

@@ -194,9 +194,42 @@ def test_a_template_given_by_abbreviation_is_recorded_by_its_url(template: Path)
     }
 
     state = json.loads(cruft_state(context))
+    # cookiecutter's own prefix for a git URL, which git does not take.
+    prefixed = json.loads(cruft_state(context | {"_template": "git+ssh://git@host/owner/repo"}))
 
     url = "https://github.com/owner/repository.git"
     assert (state["template"], state["commit"], state["checkout"]) == (url, head, "v0.1.0")
     recorded = state["context"]["cookiecutter"]
     assert (recorded["_template"], recorded["_commit"]) == (url, head)
     assert not {"_repo_dir", "_output_dir", "_checkout", "__prompts__"} & set(recorded)
+    assert prefixed["template"] == "ssh://git@host/owner/repo"
+
+
+def test_a_project_made_from_a_tag_of_a_cloned_template_checks_and_updates(
+    template: Path, tmp_path: Path
+) -> None:
+    """As from `cookiecutter gh:owner/repo --checkout v0.1.0`: cookiecutter clones the
+    template (here from a git+file URL, into a directory of this test's) and checks the tag
+    out; the project records the URL and the tag's commit, and cruft follows both."""
+    tagged = run(template, "git", "rev-parse", "HEAD").stdout.strip()
+    run(template, "git", "tag", "v0.1.0")
+    editorconfig = template / "{{cookiecutter.project_slug}}" / ".editorconfig"
+    editorconfig.write_text(editorconfig.read_text() + "\n[*.sql]\nindent_size = 2\n")
+    later = commit_all(template, "After the release")
+    config = tmp_path / "cookiecutter.yaml"
+    config.write_text(f"cookiecutters_dir: {tmp_path / 'clones'}\nreplay_dir: {tmp_path}\n")
+    url = f"git+{template.as_uri()}"
+    command: list[str | Path] = [BIN / "cookiecutter", "--no-input", "--config-file", config]
+    run(tmp_path, *command, "--output-dir", tmp_path / "projects", url, "--checkout", "v0.1.0")
+    (project,) = (tmp_path / "projects").iterdir()
+    run(project, "git", "init", "--quiet", "--initial-branch", "main")
+    commit_all(project, "Generated")
+
+    state = json.loads((project / ".cruft.json").read_text())
+    assert (state["template"], state["commit"]) == (template.as_uri(), tagged)
+    assert state["checkout"] == "v0.1.0"
+    assert run(project, BIN / "cruft", "check", "--checkout", "v0.1.0").returncode == 0
+    assert run(project, BIN / "cruft", "check", check=False).returncode == 1
+    run(project, BIN / "cruft", "update", "--skip-apply-ask")
+    assert (project / ".editorconfig").read_text().endswith("[*.sql]\nindent_size = 2\n")
+    assert json.loads((project / ".cruft.json").read_text())["commit"] == later
