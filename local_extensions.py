@@ -7,6 +7,7 @@ Cookiecutter loads this module from the template's root (see `_extensions` in co
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,9 @@ def git_commit(repository: Path) -> str | None:
         if not head.startswith("ref: "):
             return head  # detached, as after a checkout of a tag
         ref = head.removeprefix("ref: ")
-        common = (
-            git / (git / "commondir").read_text().strip() if (git / "commondir").is_file() else git
-        )
+        # A worktree keeps the branches in the repository's common directory.
+        commondir = git / "commondir"
+        common = git / commondir.read_text().strip() if commondir.is_file() else git
         for base in dict.fromkeys([git, common]):
             if (base / ref).is_file():
                 return (base / ref).read_text().strip()
@@ -83,21 +84,24 @@ def cruft_state(context: Mapping[str, Any]) -> str:
     absolute, a `git+` prefix dropped, and the commit read from the clone cookiecutter made, or
     from the directory."""
     context = with_session_style(context)
-    if "_commit" in context:  # made by cruft
-        template, commit = context["_template"], context["_commit"]
+    if "_commit" in context:  # made by cruft, which writes the checkout itself
+        template, commit, checkout = context["_template"], context["_commit"], None
     else:
         given = str(context["_template"])
         template = expand_abbreviations(given, BUILTIN_ABBREVIATIONS)
-        if not is_repo_url(template):
+        cloned = is_repo_url(template)
+        if not cloned:
             template = str((STARTED_IN / given).resolve())
         # cookiecutter's "git+" names the tool to clone with; git itself takes the URL after it.
         template = template.removeprefix("git+")
         commit = git_commit(STARTED_IN / context["_repo_dir"])
+        # cookiecutter checks out only what it clones: a directory is used as it is.
+        checkout = context.get("_checkout") if cloned else None
     answers = {key: value for key, value in context.items() if key not in NOT_RECORDED}
     state = {
         "template": template,
         "commit": commit,
-        "checkout": context.get("_checkout"),
+        "checkout": checkout,
         "context": {"cookiecutter": answers | {"_template": template, "_commit": commit}},
         "directory": None,
     }
@@ -111,3 +115,8 @@ class AnswerFilters(Extension):
         environment.filters["cruft_state"] = cruft_state
         environment.filters["session_style"] = session_style
         environment.filters["with_session_style"] = with_session_style
+        # `cruft update` renders the project's commit of the template and then the newest one,
+        # in one process, from one directory: without this, the second render would get this
+        # module, cached, and not the newest one's filters. (Python rereads the file unless
+        # its compiled copy has the same size and modification second.)
+        sys.modules.pop(__name__, None)

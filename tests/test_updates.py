@@ -101,12 +101,17 @@ def test_a_project_takes_a_template_change_and_keeps_its_own(
     assert run(project, BIN / "cruft", "diff", "--exit-code").stdout == ""
 
     # The project's team retitles its README; the template changes the same line, and a file
-    # the team has not touched.
+    # the team has not touched, with a filter the template did not have before.
     readme = project / "README.md"
     readme.write_text(readme.read_text().replace("# My Items Service", "# Our inventory", 1))
     commit_all(project, "Our title")
+    extensions = template / "local_extensions.py"
+    registered = '        environment.filters["string_literal"] = string_literal\n'
+    added = registered + '        environment.filters["shout"] = str.upper\n'
+    extensions.write_text(extensions.read_text().replace(registered, added, 1))
     editorconfig = template / "{{cookiecutter.project_slug}}" / ".editorconfig"
-    editorconfig.write_text(editorconfig.read_text() + "\n[*.sql]\nindent_size = 2\n")
+    sql = "\n# {{ 'sql files' | shout }}\n[*.sql]\nindent_size = 2\n"
+    editorconfig.write_text(editorconfig.read_text() + sql)
     readme_template = template / "{{cookiecutter.project_slug}}" / "README.md"
     readme_template.write_text(
         readme_template.read_text().replace(
@@ -120,7 +125,8 @@ def test_a_project_takes_a_template_change_and_keeps_its_own(
     assert "out of date" in checked.stdout
     run(project, BIN / "cruft", "update", "--skip-apply-ask")
 
-    assert (project / ".editorconfig").read_text().endswith("[*.sql]\nindent_size = 2\n")
+    sql_rendered = "\n# SQL FILES\n[*.sql]\nindent_size = 2\n"
+    assert (project / ".editorconfig").read_text().endswith(sql_rendered)
     title = readme.read_text().splitlines()
     # Left for the team to merge, as cruft does: git's conflict markers around both titles.
     assert title[:5] == [
@@ -203,6 +209,9 @@ def test_a_template_given_by_abbreviation_is_recorded_by_its_url(template: Path)
     assert (recorded["_template"], recorded["_commit"]) == (url, head)
     assert not {"_repo_dir", "_output_dir", "_checkout", "__prompts__"} & set(recorded)
     assert prefixed["template"] == "ssh://git@host/owner/repo"
+    # A directory is used as it is, whatever --checkout says: no checkout is recorded.
+    local = json.loads(cruft_state(context | {"_template": str(template)}))
+    assert (local["template"], local["commit"], local["checkout"]) == (str(template), head, None)
 
 
 def test_a_project_made_from_a_tag_of_a_cloned_template_checks_and_updates(

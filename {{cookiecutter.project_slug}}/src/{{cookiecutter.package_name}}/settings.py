@@ -21,7 +21,9 @@ class Settings(BaseSettings):
 {%- if not sqlite %}
     # Errors never echo the input: a DATABASE_URL holds a password.
 {%- endif %}
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", hide_input_in_errors=True
+    )
 
 {%- if sqlite %}
 
