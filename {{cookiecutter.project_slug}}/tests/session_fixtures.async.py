@@ -1,7 +1,6 @@
 """Fixtures of the session style: the engine, the test's transaction, and the app on it."""
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
 import pytest
 from alembic import command
@@ -11,7 +10,7 @@ from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
 
-from {{ cookiecutter.package_name }}.database import Database, create_db_engine
+from {{ cookiecutter.package_name }}.database import SESSION_OPTIONS, Database, create_db_engine
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -60,10 +59,7 @@ def app(
     settings: Settings, connection: AsyncConnection, read_only_session_class: type[Session]
 ) -> FastAPI:
     # Each request's commit releases a savepoint; the test's transaction is rolled back.
-    options: dict[str, Any] = {
-        "expire_on_commit": False,
-        "join_transaction_mode": "create_savepoint",
-    }
+    options = SESSION_OPTIONS | {"join_transaction_mode": "create_savepoint"}
     read_options = options | {"sync_session_class": read_only_session_class}
     database = Database(
         session_factory=async_sessionmaker(connection, **options),

@@ -1,7 +1,6 @@
 """Fixtures of the session style: the engine, the test's transaction, and the app on it."""
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from alembic import command
@@ -10,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from {{ cookiecutter.package_name }}.database import Database, create_db_engine
+from {{ cookiecutter.package_name }}.database import SESSION_OPTIONS, Database, create_db_engine
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -54,10 +53,7 @@ def app(
     settings: Settings, connection: Connection, read_only_session_class: type[Session]
 ) -> FastAPI:
     # Each request's commit releases a savepoint; the test's transaction is rolled back.
-    options: dict[str, Any] = {
-        "expire_on_commit": False,
-        "join_transaction_mode": "create_savepoint",
-    }
+    options = SESSION_OPTIONS | {"join_transaction_mode": "create_savepoint"}
     database = Database(
         session_factory=sessionmaker(connection, **options),
         read_session_factory=sessionmaker(connection, class_=read_only_session_class, **options),

@@ -13,10 +13,10 @@ from typing import Any
 import anyio
 import pytest
 from database_fixtures import REFUSED_WRITE, MakeSettings
-from fastapi import FastAPI
+from fastapi import BackgroundTasks, FastAPI
 from httpx2 import ASGITransport, AsyncClient
 from sqlalchemy import delete, event, func, select, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from {{ cookiecutter.package_name }} import repository
 from {{ cookiecutter.package_name }}.database import (
     Database,
+    DatabaseDep,
     ReadSessionDep,
     SessionDep,
     create_db_engine,
@@ -222,6 +223,69 @@ async def test_every_session_is_closed_and_every_connection_returned(
     assert len(sessions_made) == 7
     assert all(session.closed for session in sessions_made)
     assert checked_out(writer, reader) == 0
+
+
+async def test_a_unit_of_work_outside_a_request_commits_or_rolls_back_and_always_closes(
+    committing_database: Database,
+    sessions_made: list[TrackedSession],
+    writer: AsyncEngine,
+    reader: AsyncEngine,
+) -> None:
+    async def work(title: str, *, fail: bool = False) -> None:  # as a script or a worker does
+        async with committing_database.unit_of_work() as session:
+            await repository.create_item(session, ItemCreate(title=title))
+            if fail:
+                raise RuntimeError("the work failed after its write")
+
+    await work("Kept")
+    with pytest.raises(RuntimeError):
+        await work("Rolled back", fail=True)
+
+    async with committing_database.read_session_factory() as reading:
+        items = await repository.list_items(reading, after=0, limit=9)
+    assert [item.title for item in items] == ["Kept"]
+    assert len(sessions_made) == 3
+    assert all(session.closed for session in sessions_made)
+    assert checked_out(writer, reader) == 0
+
+
+async def describe_later(database: Database, item_id: int) -> None:
+    """Work for after the response: it is given ids, and opens a unit of work of its own."""
+    async with database.unit_of_work() as session:
+        description = {"description": "Described after the response"}
+        await repository.update_item(session, item_id, description)
+
+
+async def test_a_background_task_works_in_a_unit_of_work_of_its_own(
+    committing_app: FastAPI, committing_client: AsyncClient
+) -> None:
+    @committing_app.post("/items/{item_id}/describe", status_code=202)
+    async def describe(item_id: int, database: DatabaseDep, tasks: BackgroundTasks) -> None:
+        tasks.add_task(describe_later, database, item_id)
+
+    item = (await committing_client.post("/items", json={"title": "Described later"})).json()
+    assert (await committing_client.post(f"/items/{item['id']}/describe")).status_code == 202
+
+    described = (await committing_client.get(f"/items/{item['id']}")).json()
+    assert described["description"] == "Described after the response"
+
+
+async def test_a_background_task_that_takes_the_request_s_session_fails_loudly(
+    committing_app: FastAPI, committing_client: AsyncClient
+) -> None:
+    @committing_app.post("/items/{item_id}/describe-wrongly", status_code=202)
+    async def describe_wrongly(item_id: int, session: SessionDep, tasks: BackgroundTasks) -> None:
+        tasks.add_task(repository.update_item, session, item_id, {"description": "Lost"})
+
+    item = (await committing_client.post("/items", json={"title": "Never described"})).json()
+    # By the time the task runs the request's session is closed, for good: it refuses the work,
+    # rather than write in a transaction that nobody would commit.
+    transport = ASGITransport(app=committing_app)  # the app's exceptions reach the test
+    async with AsyncClient(transport=transport, base_url="http://test") as raising:
+        with pytest.raises(InvalidRequestError, match="permanently closed"):
+            await raising.post(f"/items/{item['id']}/describe-wrongly")
+
+    assert (await committing_client.get(f"/items/{item['id']}")).json()["description"] is None
 
 
 async def test_a_read_is_one_statement_and_a_write_one_inside_its_transaction(

@@ -1,11 +1,13 @@
 {%- set sqlite = cookiecutter.database == "sqlite" -%}
-"""The engines, the session factories, and the session each request works in.
+"""The engines, the session factories, the unit of work, and the session each request works in.
 
-A request gets one session, from `get_session` if it writes or `get_read_session` if it only
-reads. The route and the functions in `repository.py` work in it; none of them commits. When
-the route returns, `get_session` commits, before the response is sent, so a client never sees
-a success for data that failed to save. If anything raises, the transaction is rolled back.
-Either way the session is closed and its connection goes back to the pool.
+A unit of work is one session and one transaction: committed if the work succeeds, rolled back
+if it raises, and closed either way, its connection back in the pool (`Database.unit_of_work`).
+A request that writes gets one from `get_session`; a request that only reads gets a session
+from `get_read_session`. The route and the functions in `repository.py` work in it; none of
+them commits. When the route returns, `get_session` commits, before the response is sent, so a
+client never sees a success for data that failed to save. Scripts, workers and background tasks
+open a unit of work of their own, the same way.
 """
 
 from collections.abc import AsyncIterator
@@ -30,6 +32,13 @@ from .settings import Settings
 # WriteSession: the type checker refuses it a read session, or any other AsyncSession.
 WriteSession = NewType("WriteSession", AsyncSession)
 
+# Every session keeps what it loaded after a commit: reading an attribute that a commit had
+# expired would be a query, which an AsyncSession cannot run implicitly (MissingGreenlet). And a
+# closed session cannot be used again: work that outlives the request it started in (a
+# background task) fails loudly if it takes the request's session, rather than write in a
+# transaction that nobody commits. Such work opens a unit of work of its own.
+SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False, "close_resets_only": False}
+
 
 def create_db_engine(settings: Settings, *, read_only: bool = False, **options: Any) -> AsyncEngine:
     """An engine for `settings.url`; `options` add to or replace the dialect's own."""
@@ -50,11 +59,27 @@ class Database:
     write_turn: Lock = field(default_factory=Lock)
 {%- endif %}
 
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[WriteSession]:
+        """One session and one transaction: committed if the block succeeds, rolled back if it
+        raises, and closed either way. Requests get theirs from `get_session`; a script, a
+        worker or a background task opens its own:
+
+            async with database.unit_of_work() as session:
+                await repository.create_item(session, data)
+        """
+{%- if sqlite %}
+        async with self.write_turn, self.session_factory.begin() as session:
+{%- else %}
+        async with self.session_factory.begin() as session:
+{%- endif %}
+            yield WriteSession(session)
+
 
 def database_for(writer: AsyncEngine, reader: AsyncEngine, **session_options: Any) -> Database:
     return Database(
-        session_factory=async_sessionmaker(writer, expire_on_commit=False, **session_options),
-        read_session_factory=async_sessionmaker(reader, expire_on_commit=False, **session_options),
+        session_factory=async_sessionmaker(writer, **SESSION_OPTIONS | session_options),
+        read_session_factory=async_sessionmaker(reader, **SESSION_OPTIONS | session_options),
     )
 
 
@@ -75,15 +100,9 @@ def _database(request: Request) -> Database:
 
 
 async def get_session(request: Request) -> AsyncIterator[WriteSession]:
-    """One session and one transaction per request: commit on success, roll back on error."""
-{%- if sqlite %}
-    database = _database(request)
-    async with database.write_turn, database.session_factory.begin() as session:
-        yield WriteSession(session)
-{%- else %}
-    async with _database(request).session_factory.begin() as session:
-        yield WriteSession(session)
-{%- endif %}
+    """A unit of work per request: commit on success, roll back on error."""
+    async with _database(request).unit_of_work() as session:
+        yield session
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -92,6 +111,9 @@ async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+# The database, for a route that hands work to a background task: the task opens its own unit
+# of work, after the response is sent and the request's session is closed.
+DatabaseDep = Annotated[Database, Depends(_database)]
 # scope="function" runs the code after `yield` (the commit) as soon as the route returns,
 # before the response is sent. The default scope would run it after the response is sent.
 SessionDep = Annotated[WriteSession, Depends(get_session, scope="function")]

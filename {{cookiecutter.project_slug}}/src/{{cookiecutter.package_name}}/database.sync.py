@@ -1,17 +1,22 @@
 {%- set sqlite = cookiecutter.database == "sqlite" -%}
-"""The engines, the session factories, and the session each request works in.
+"""The engines, the session factories, the unit of work, and the session each request works in.
 
-A request gets one session, from `get_session` if it writes or `get_read_session` if it only
-reads. The route and the functions in `repository.py` work in it; none of them commits. When
-the route returns, `get_session` commits, before the response is sent, so a client never sees
-a success for data that failed to save. If anything raises, the transaction is rolled back.
-Either way the session is closed and its connection goes back to the pool.
+A unit of work is one session and one transaction: committed if the work succeeds, rolled back
+if it raises, and closed either way, its connection back in the pool (`Database.unit_of_work`).
+A request that writes gets one from `get_session`; a request that only reads gets a session
+from `get_read_session`. The route and the functions in `repository.py` work in it; none of
+them commits. When the route returns, `get_session` commits, before the response is sent, so a
+client never sees a success for data that failed to save. Scripts, workers and background tasks
+open a unit of work of their own, the same way.
 """
 
-from collections.abc import AsyncIterator{% if not sqlite %}, Callable{% endif %}
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator{% if not sqlite %}, Callable{% endif %}, Iterator
+from contextlib import {% if not sqlite %}AbstractContextManager, {% endif %}asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any, NewType, cast
+{%- if not sqlite %}
+from functools import partial
+{%- endif %}
+from typing import Annotated, Any, NewType, {% if not sqlite %}TypeVar, {% endif %}cast
 
 from anyio import {% if sqlite %}Lock{% else %}CancelScope, CapacityLimiter, move_on_after{% endif %}, to_thread
 from fastapi import Depends, Request
@@ -30,6 +35,12 @@ from .settings import Settings
 # A session that may write, as only `get_session` hands out. Data access that writes takes a
 # WriteSession: the type checker refuses it a read session, or any other Session.
 WriteSession = NewType("WriteSession", Session)
+
+# Every session keeps what it loaded after a commit (a response is built after the commit), and
+# cannot be used once closed: work that outlives the request it started in (a background task)
+# fails loudly if it takes the request's session, rather than write in a transaction that nobody
+# commits. Such work opens a unit of work of its own.
+SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False, "close_resets_only": False}
 
 
 def create_db_engine(settings: Settings, *, read_only: bool = False, **options: Any) -> Engine:
@@ -60,11 +71,23 @@ class Database:
     wait: float = 30.0
 {%- endif %}
 
+    @contextmanager
+    def unit_of_work(self) -> Iterator[WriteSession]:
+        """One session and one transaction: committed if the block succeeds, rolled back if it
+        raises, and closed either way. Requests get theirs from `get_session`; a script, a
+        worker or a background task opens its own:
+
+            with database.unit_of_work() as session:
+                repository.create_item(session, data)
+        """
+        with self.session_factory.begin() as session:
+            yield WriteSession(session)
+
 {% if sqlite %}
 def database_for(writer: Engine, reader: Engine, **session_options: Any) -> Database:
     return Database(
-        session_factory=sessionmaker(writer, expire_on_commit=False, **session_options),
-        read_session_factory=sessionmaker(reader, expire_on_commit=False, **session_options),
+        session_factory=sessionmaker(writer, **SESSION_OPTIONS | session_options),
+        read_session_factory=sessionmaker(reader, **SESSION_OPTIONS | session_options),
     )
 {%- else %}
 def database_for(
@@ -75,8 +98,8 @@ def database_for(
     pool = cast(QueuePool, writer.pool)
     places = places or pool.size()
     return Database(
-        session_factory=sessionmaker(writer, expire_on_commit=False, **session_options),
-        read_session_factory=sessionmaker(reader, expire_on_commit=False, **session_options),
+        session_factory=sessionmaker(writer, **SESSION_OPTIONS | session_options),
+        read_session_factory=sessionmaker(reader, **SESSION_OPTIONS | session_options),
         places=CapacityLimiter(places),
         read_places=CapacityLimiter(places),
         wait=pool.timeout(),
@@ -119,11 +142,11 @@ def _database(request: Request) -> Database:
 # end, and a COMMIT in write-ahead-log mode appends to a local file with the lock it already
 # holds (about every thousand pages, it also copies the log back into the database file).
 async def get_session(request: Request) -> AsyncIterator[WriteSession]:
-    """One session and one transaction per request: commit on success, roll back on error."""
+    """A unit of work per request: commit on success, roll back on error."""
     database = _database(request)
     async with database.write_turn:
-        with database.session_factory.begin() as session:
-            yield WriteSession(session)
+        with database.unit_of_work() as session:
+            yield session
 
 
 async def get_read_session(request: Request) -> AsyncIterator[Session]:
@@ -139,15 +162,13 @@ async def get_read_session(request: Request) -> AsyncIterator[Session]:
 # hands the connection back to the pool, and a trip to a thread would cost more (about a tenth
 # of a read of one item, measured in-process).
 async def get_session(request: Request) -> AsyncIterator[WriteSession]:
-    """One session and one transaction per request: commit on success, roll back on error."""
+    """A unit of work per request: commit on success, roll back on error."""
     database = _database(request)
-    async with _place(database.places, database.wait):
-        session = database.session_factory()
-        try:
-            yield WriteSession(session)
-            await _in_own_thread(session.commit)
-        finally:
-            await _in_own_thread(session.close)  # which rolls back what was not committed
+    async with (
+        _place(database.places, database.wait),
+        _ending_in_own_thread(database.unit_of_work()) as session,
+    ):
+        yield session
 
 
 async def get_read_session(request: Request) -> AsyncIterator[Session]:
@@ -170,12 +191,31 @@ async def _place(places: CapacityLimiter, wait: float) -> AsyncIterator[None]:
         places.release()
 
 
+T = TypeVar("T")
+
+
+@asynccontextmanager
+async def _ending_in_own_thread(unit: AbstractContextManager[T]) -> AsyncIterator[T]:
+    """`unit`, begun here (making a session does no I/O) and ended (the commit or the rollback,
+    and the close) in a worker thread of its own."""
+    value = unit.__enter__()
+    try:
+        yield value
+    except BaseException as error:
+        await _in_own_thread(partial(unit.__exit__, type(error), error, error.__traceback__))
+        raise
+    await _in_own_thread(partial(unit.__exit__, None, None, None))
+
+
 async def _in_own_thread(work: Callable[[], object]) -> None:
     with CancelScope(shield=True):
         await to_thread.run_sync(work, limiter=CapacityLimiter(1))
 {%- endif %}
 
 
+# The database, for a route that hands work to a background task: the task opens its own unit
+# of work, after the response is sent and the request's session is closed.
+DatabaseDep = Annotated[Database, Depends(_database)]
 # scope="function" runs the code after `yield` (the commit) as soon as the route returns,
 # before the response is sent. The default scope would run it after the response is sent.
 SessionDep = Annotated[WriteSession, Depends(get_session, scope="function")]
