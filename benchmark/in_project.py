@@ -1,8 +1,7 @@
-"""Run inside a rendered project's virtual environment: seed its database, count the
-statements each endpoint sends to the database, count the Python calls it makes, or time a
-read of one item in each layer under the service.
+"""Run inside a rendered project's virtual environment: count the statements each endpoint
+sends to the database, count the Python calls it makes, or time a read of one item in each
+layer under the service. (The project's own command seeds its database.)
 
-    python in_project.py seed PACKAGE COUNT
     python in_project.py cursor PACKAGE AFTER
     python in_project.py round-trips PACKAGE
     python in_project.py calls PACKAGE
@@ -26,7 +25,7 @@ from types import FrameType
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, event, func, insert, select
+from sqlalchemy import Engine, event
 from sqlalchemy.pool import Pool
 
 ENDPOINTS = [
@@ -53,55 +52,6 @@ def start_trace(pgconn: Any, path: Path) -> None:
     with path.open("a") as file:  # libpq writes to a copy of the file descriptor
         pgconn.trace(os.dup(file.fileno()))
     pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
-
-
-BATCH = 10_000  # items per transaction when seeding
-
-
-def seed(package: str, count: int) -> None:
-    """Insert items, through the project's own engine and table, until there are `count`: in
-    transactions of BATCH items, each one INSERT with many rows (executemany), showing progress
-    on stderr and printing the rate."""
-    items = importlib.import_module(f"{package}.models").Item.__table__
-    settings = importlib.import_module(f"{package}.settings").get_settings()
-    engine = importlib.import_module(f"{package}.database").create_db_engine(settings)
-    statement = insert(items)
-
-    def batch(start: int) -> list[dict[str, Any]]:
-        end = min(start + BATCH, count + 1)
-        return [
-            {"title": f"Item {n}", "description": "Seeded for the benchmark", "sku": f"SEED-{n}"}
-            for n in range(start, end)
-        ]
-
-    def progress(done: int, existing: int, started: float) -> None:
-        rate = (done - existing) / max(time.perf_counter() - started, 1e-9)
-        print(f"\r{done:,} of {count:,} items ({rate:,.0f} inserted/s)", end="", file=sys.stderr)
-
-    started = time.perf_counter()
-    if isinstance(engine, Engine):
-        with engine.connect() as connection:
-            existing = connection.scalar(select(func.count()).select_from(items)) or 0
-            connection.commit()
-            for start in range(existing + 1, count + 1, BATCH):
-                with connection.begin():
-                    connection.execute(statement, batch(start))
-                progress(min(start + BATCH - 1, count), existing, started)
-        engine.dispose()
-    else:
-
-        async def seed_async() -> None:
-            async with engine.connect() as connection:
-                existing = await connection.scalar(select(func.count()).select_from(items)) or 0
-                await connection.commit()
-                for start in range(existing + 1, count + 1, BATCH):
-                    async with connection.begin():
-                        await connection.execute(statement, batch(start))
-                    progress(min(start + BATCH - 1, count), existing, started)
-            await engine.dispose()
-
-        asyncio.run(seed_async())
-    print(file=sys.stderr)
 
 
 def round_trips(package: str, repeat: int = 20) -> dict[str, Any]:
@@ -273,9 +223,7 @@ def layers(package: str, items: int, reads: int = LAYERS_READS) -> dict[str, flo
 
 if __name__ == "__main__":
     command, package = sys.argv[1], sys.argv[2]
-    if command == "seed":
-        seed(package, int(sys.argv[3]))
-    elif command == "cursor":  # the service's cursor for the page after an item
+    if command == "cursor":  # the service's cursor for the page after an item
         print(json.dumps(cursor(package, int(sys.argv[3]))))
     elif command == "calls":
         print(json.dumps(calls(package)))

@@ -171,9 +171,8 @@ def prepared(
     if baseline_template:
         baseline = render_baseline(baseline_template, combination, workdir / "baseline")
         run(["uv", "sync"], baseline, env)
-    package = json.loads((project / ".cookiecutter.json").read_text())["cookiecutter"][
-        "package_name"
-    ]
+    answers = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
+    package = answers["package_name"]
     with database_for(combination["database"], workdir) as url:
         # A connection for each request in flight, so that none waits for one; the
         # ceiling and the framework bound read the same setting.
@@ -238,13 +237,16 @@ def in_project(variant: Variant, project: Path, command: str, *args: str) -> Any
     return json.loads(out)
 
 
-def seed(variant: Variant, items: int) -> None:
-    """Top the table up to `items` items, through the project's own engine."""
+SEED_BATCH = "10000"
+
+
+def seed(variant: Variant, items: int, present: int) -> None:
+    """Top the table up from `present` to `items` items with the project's own command, in
+    transactions of SEED_BATCH items (it shows its progress and prints its rate)."""
     say(f"{variant.id}: seeding up to {items:,} items")
-    started = time.perf_counter()
-    command = in_project_command(variant, "seed", str(items))
+    count = str(items - present)
+    command = ["uv", "run", variant.project.name, "seed", "--count", count, "--batch", SEED_BATCH]
     subprocess.run(command, cwd=variant.project, env=variant.env, check=True)
-    say(f"{variant.id}: seeded in {time.perf_counter() - started:.1f} s")
 
 
 def deep(variant: Variant, app: str, items: int) -> str:
@@ -535,8 +537,9 @@ def main() -> None:
             say(f"{combination_id(combination)}: rendering and installing")
             with prepared(combination, Path(workdir) / name, baseline) as variant:
                 by_size: dict[int, Results] = {}
-                for n, items in enumerate(sorted(args.sizes)):
-                    seed(variant, items)
+                sizes = sorted(args.sizes)
+                for n, items in enumerate(sizes):
+                    seed(variant, items, present=sizes[n - 1] if n else 0)
                     if n == 0:
                         trips = round_trips(variant)
                         counted = calls(variant) if variant.baseline else []

@@ -48,6 +48,7 @@ _PAGE = (
 )
 _COUNT = select(func.count()).select_from(_items)
 _INSERT = insert(_items).returning(*_items.c)  # the database's defaults come back too
+_INSERT_MANY = insert(_items)
 # SET takes the columns named in the parameters, so one statement serves every change.
 _UPDATE = update(_items).where(_items.c.id == bindparam("item_id")).returning(*_items.c)
 _DELETE = delete(_items).where(_items.c.id == bindparam("item_id")).returning(_items.c.id)
@@ -70,6 +71,11 @@ _DELETE = delete(_items).where(_items.c.id == bindparam("item_id")).returning(_i
 
 {{ async_ }}def create_item(session: WriteSession, data: ItemCreate) -> ItemRow:
     return {{ "(await " if is_async }}session.execute(_INSERT, data.model_dump()){{ ")" if is_async }}.one()
+
+
+{{ async_ }}def create_items(session: WriteSession, items: Sequence[ItemCreate]) -> None:
+    """Create many items in one statement (or as few as the driver can): for seeds and imports."""
+    {{ aw }}session.execute(_INSERT_MANY, [item.model_dump() for item in items])
 
 
 {{ async_ }}def update_item(session: WriteSession, item_id: int, data: dict[str, Any]) -> ItemRow | None:

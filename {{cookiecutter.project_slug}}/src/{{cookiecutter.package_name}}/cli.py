@@ -1,0 +1,88 @@
+{%- set is_async = cookiecutter | session_style == "async" -%}
+{%- set async_ = "async " if is_async else "" -%}
+{%- set aw = "await " if is_async else "" -%}
+"""The command line, `{{ cookiecutter.project_slug }}`: work on the database outside a request.
+
+    {{ cookiecutter.project_slug }} seed --count 1000     create 1,000 demo items
+
+Each batch of items is written in a unit of work of its own (`Database.unit_of_work`), so a
+failure loses at most the batch it happened in, and the items already written stay.
+"""
+
+import argparse
+{%- if is_async %}
+import asyncio
+{%- endif %}
+import sys
+import time
+from collections.abc import Sequence
+
+from sqlalchemy.exc import DBAPIError
+
+from . import repository
+from .database import create_db_engine, database_for
+from .schemas import ItemCreate
+from .settings import get_settings
+
+BATCH = 1_000  # items per transaction, unless --batch says otherwise
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog={{ cookiecutter.project_slug | string_literal }},
+        description="Work on the database outside a request.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    seed = commands.add_parser("seed", help="create demo items, in batches of their own")
+    seed.add_argument("--count", type=positive, required=True, help="how many items to create")
+    seed.add_argument(
+        "--batch", type=positive, default=BATCH, help=f"items per transaction (default {BATCH:,})"
+    )
+    arguments = parser.parse_args(argv)
+    return {{ "asyncio.run(" if is_async }}seed_items(arguments.count, arguments.batch){{ ")" if is_async }}
+
+
+def positive(text: str) -> int:
+    try:
+        number = int(text.replace(",", "").replace("_", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not a positive number")
+    return number
+
+
+{{ async_ }}def seed_items(count: int, batch: int) -> int:
+    """Create `count` items in transactions of `batch`, showing progress on a terminal; the
+    exit status: 0 if every item was created."""
+    engine = create_db_engine(get_settings())
+    database = database_for(engine, engine)  # a command that only writes: one engine will do
+    started, written = time.perf_counter(), 0
+    try:
+        while written < count:
+            items = [
+                ItemCreate(title=f"Demo item {written + n}", description="Created by seed")
+                for n in range(1, min(batch, count - written) + 1)
+            ]
+            {{ async_ }}with database.unit_of_work() as session:
+                {{ aw }}repository.create_items(session, items)
+            written += len(items)
+            if sys.stderr.isatty():  # progress, on a terminal only
+                rate = written / (time.perf_counter() - started)
+                shown = f"\r{written:,} of {count:,} items ({rate:,.0f} a second)"
+                print(shown, end="", file=sys.stderr, flush=True)
+    except DBAPIError as error:  # the database's own message: a missing table, a full disk
+        print(f"\nerror: {error.orig}", file=sys.stderr)
+        print(f"Created {written:,} of {count:,} items; the batch that failed was rolled back.")
+        return 1
+    finally:
+        {{ aw }}engine.dispose()
+    seconds = time.perf_counter() - started
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    batches = -(-count // batch)
+    print(
+        f"Created {count:,} items in {seconds:.1f} s ({count / seconds:,.0f} a second),"
+        f" in {batches:,} transaction{'s' if batches > 1 else ''}"
+    )
+    return 0
