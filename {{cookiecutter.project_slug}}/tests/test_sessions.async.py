@@ -38,6 +38,26 @@ from {{ cookiecutter.package_name }}.settings import Settings
 Migrate = Callable[[AsyncEngine], Awaitable[None]]
 
 
+# What each endpoint sends to the database, by engine, BEGIN and COMMIT included (an endpoint:
+# its body, the writer's statements, the reader's). A change that adds a statement fails
+# test_each_endpoint_keeps_to_its_statement_budget, which names the endpoint and what it sent.
+STATEMENT_BUDGETS: dict[str, tuple[dict[str, Any] | None, list[str], list[str]]] = {
+    "POST /items": ({"title": "Counted"}, ["BEGIN", "INSERT", "COMMIT"], []),
+    "GET /items/{id}": (None, [], ["SELECT"]),
+    "GET /items": (None, [], ["SELECT"]),
+    "GET /items?with_total=true": (None, [], ["SELECT", "SELECT"]),
+    "PUT /items/{id}": ({"title": "Replaced"}, ["BEGIN", "UPDATE", "COMMIT"], []),
+    "PATCH /items/{id}": ({"description": "Changed"}, ["BEGIN", "UPDATE", "COMMIT"], []),
+    "DELETE /items/{id}": (None, ["BEGIN", "DELETE", "COMMIT"], []),
+{%- if cookiecutter.database == "sqlite" %}
+    "GET /health/ready": (None, [], ["SELECT"]),
+{%- else %}
+    # The migration the database is at, under a statement timeout of the check's own.
+    "GET /health/ready": (None, [], ["SET", "SELECT", "RESET"]),
+{%- endif %}
+}
+
+
 class TrackedSession(AsyncSession):
     """A session that adds itself to the list in its `info`, and knows if it was closed."""
 
@@ -303,6 +323,25 @@ async def test_a_read_is_one_statement_and_a_write_one_inside_its_transaction(
 {%- endif %}
     # An item is one SELECT, with no BEGIN or COMMIT; so is a page (no count unless asked).
     assert [statement.split()[0] for statement in sent["reader"]] == ["SELECT"] * 2
+
+
+@pytest.mark.parametrize("endpoint", STATEMENT_BUDGETS)
+async def test_each_endpoint_keeps_to_its_statement_budget(
+    committing_client: AsyncClient, statements: Callable[[], dict[str, list[str]]], endpoint: str
+) -> None:
+    body, writes, reads = STATEMENT_BUDGETS[endpoint]
+    method, path = endpoint.split(" ")
+    item = (await committing_client.post("/items", json={"title": "Counted"})).json()
+    before = statements()
+
+    url = path.replace("{id}", str(item["id"]))
+    response = await committing_client.request(method, url, json=body)
+
+    assert response.status_code < 300, response.text
+    sent = {engine: after[len(before[engine]) :] for engine, after in statements().items()}
+    kinds = {engine: [statement.split()[0] for statement in sent[engine]] for engine in sent}
+    listed = "\n".join(f"  {engine}: {statement}" for engine in sent for statement in sent[engine])
+    assert kinds == {"writer": writes, "reader": reads}, f"{endpoint} sent:\n{listed}"
 
 
 async def test_a_read_session_refuses_to_write(committing_database: Database) -> None:
