@@ -16,8 +16,8 @@ from database_fixtures import REFUSED_WRITE, MakeSettings
 from fastapi import BackgroundTasks, FastAPI
 from httpx2 import ASGITransport, AsyncClient
 from sqlalchemy import delete, event, func, select, text
-from sqlalchemy.exc import DBAPIError, InvalidRequestError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.exc import DBAPIError, InvalidRequestError, SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -342,6 +342,36 @@ async def test_each_endpoint_keeps_to_its_statement_budget(
     kinds = {engine: [statement.split()[0] for statement in sent[engine]] for engine in sent}
     listed = "\n".join(f"  {engine}: {statement}" for engine in sent for statement in sent[engine])
     assert kinds == {"writer": writes, "reader": reads}, f"{endpoint} sent:\n{listed}"
+
+
+{% if cookiecutter.database == "sqlite" -%}
+# aiosqlite makes a coroutine for the query that SQLAlchemy then refuses to wait for: collected
+# at the test's end (below), the warning it leaves is this test's, and expected.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+{% endif -%}
+async def test_what_a_unit_of_work_loaded_stays_loaded_after_its_commit(
+    committing_database: Database,
+) -> None:
+    """The sessions' options keep an AsyncSession from sending a statement on its own, which it
+    cannot (MissingGreenlet): what a commit would expire stays loaded. With SQLAlchemy's default
+    the commit expires it, and the next read of an attribute is a query that fails."""
+    async with committing_database.unit_of_work() as session:
+        item = Item(title="Loaded once")
+        session.add(item)
+
+    # After the commit and the close, no query: the INSERT's RETURNING brought back the rest.
+    assert (item.title, item.description) == ("Loaded once", None)
+    assert item.created_at is not None
+    expiring = async_sessionmaker(committing_database.session_factory.kw["bind"])
+    async with expiring() as session:
+        expired = Item(title="Expired at its commit")
+        session.add(expired)
+        await session.commit()
+        with pytest.raises(SQLAlchemyError, match="greenlet_spawn has not been called"):
+            _ = expired.title
+{%- if cookiecutter.database == "sqlite" %}
+    gc.collect()
+{%- endif %}
 
 
 async def test_a_read_session_refuses_to_write(committing_database: Database) -> None:
