@@ -39,7 +39,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--batch", type=positive, default=BATCH, help=f"items per transaction (default {BATCH:,})"
     )
     arguments = parser.parse_args(argv)
-    return {{ "asyncio.run(" if is_async }}seed_items(arguments.count, arguments.batch){{ ")" if is_async }}
+    try:
+        return {{ "asyncio.run(" if is_async }}seed_items(arguments.count, arguments.batch){{ ")" if is_async }}
+    except KeyboardInterrupt:
+        print("\nInterrupted: the batch in progress was rolled back, those before it stay.")
+        return 130
 
 
 def positive(text: str) -> int:
