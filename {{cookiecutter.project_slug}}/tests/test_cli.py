@@ -18,7 +18,7 @@ from sqlalchemy import insert, select
 from {{ cookiecutter.package_name }}.cli import main
 from {{ cookiecutter.package_name }}.database import create_db_engine
 from {{ cookiecutter.package_name }}.models import Item
-from {{ cookiecutter.package_name }}.settings import Settings
+from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 # The console script that installing the project made, beside this Python.
 COMMAND = shutil.which({{ cookiecutter.project_slug | string_literal }}, path=Path(sys.executable).parent)
@@ -80,14 +80,33 @@ def seed(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str
 
 
 @pytest.mark.parametrize(
-    ("count", "refusal"),
-    [("0", "0 is not a positive number"), ("many", "'many' is not a whole number")],
+    ("arguments", "refusal"),
+    [
+        (["--count", "0"], "argument --count: 0 is not a positive number"),
+        (["--count", "many"], "argument --count: 'many' is not a whole number"),
+        (["--count", ",,7"], "argument --count: ',,7' is not a whole number"),
+        (["--count", "9", "--batch", "100_001"], "argument --batch: 100,001 is more than 100,000"),
+    ],
 )
-def test_seed_refuses_a_count_that_is_not_a_positive_number(
-    capsys: pytest.CaptureFixture[str], count: str, refusal: str
+def test_seed_refuses_what_is_not_a_number_it_can_use(
+    capsys: pytest.CaptureFixture[str], arguments: list[str], refusal: str
 ) -> None:
     with pytest.raises(SystemExit) as exit_status:
-        main(["seed", "--count", count])  # refused before it touches a database
+        main(["seed", *arguments])  # refused before it touches a database
 
     assert exit_status.value.code == 2
-    assert f"argument --count: {refusal}" in capsys.readouterr().err
+    assert refusal in capsys.readouterr().err
+
+
+def test_seed_says_what_is_wrong_with_the_settings(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://nowhere/items")
+    get_settings.cache_clear()
+    try:
+        status = main(["seed", "--count", "1"])
+    finally:
+        get_settings.cache_clear()
+
+    assert status == 1
+    assert capsys.readouterr().err.startswith("error: 1 validation error for Settings")

@@ -13,18 +13,23 @@ import argparse
 {%- if is_async %}
 import asyncio
 {%- endif %}
+import re
 import sys
 import time
 from collections.abc import Sequence
 
+from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
 from . import repository
 from .database import create_db_engine, database_for
 from .schemas import ItemCreate
-from .settings import get_settings
+from .settings import Settings, get_settings
 
 BATCH = 1_000  # items per transaction, unless --batch says otherwise
+# At most this many per transaction: a larger one holds SQLite's write lock for seconds, so that
+# the service's writes time out, and its items take hundreds of megabytes to build.
+MAX_BATCH = 100_000
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,30 +41,43 @@ def main(argv: Sequence[str] | None = None) -> int:
     seed = commands.add_parser("seed", help="create demo items, in batches of their own")
     seed.add_argument("--count", type=positive, required=True, help="how many items to create")
     seed.add_argument(
-        "--batch", type=positive, default=BATCH, help=f"items per transaction (default {BATCH:,})"
+        "--batch",
+        type=batch_size,
+        default=BATCH,
+        help=f"items per transaction (default {BATCH:,}, at most {MAX_BATCH:,})",
     )
     arguments = parser.parse_args(argv)
     try:
-        return {{ "asyncio.run(" if is_async }}seed_items(arguments.count, arguments.batch){{ ")" if is_async }}
+        settings = get_settings()
+    except ValidationError as error:  # DATABASE_URL, or another setting, that cannot be used
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    try:
+        return {{ "asyncio.run(" if is_async }}seed_items(settings, arguments.count, arguments.batch){{ ")" if is_async }}
     except KeyboardInterrupt:
-        print("\nInterrupted: the batch in progress was rolled back, those before it stay.")
         return 130
 
 
 def positive(text: str) -> int:
-    try:
-        number = int(text.replace(",", "").replace("_", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not re.fullmatch(r"[0-9]+(?:[,_][0-9]{3})*", text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    number = int(text.replace(",", "").replace("_", ""))
     if number < 1:
         raise argparse.ArgumentTypeError(f"{number} is not a positive number")
     return number
 
 
-{{ async_ }}def seed_items(count: int, batch: int) -> int:
+def batch_size(text: str) -> int:
+    number = positive(text)
+    if number > MAX_BATCH:
+        raise argparse.ArgumentTypeError(f"{number:,} is more than {MAX_BATCH:,}")
+    return number
+
+
+{{ async_ }}def seed_items(settings: Settings, count: int, batch: int) -> int:
     """Create `count` items in transactions of `batch`, showing progress on a terminal; the
     exit status: 0 if every item was created."""
-    engine = create_db_engine(get_settings())
+    engine = create_db_engine(settings)
     database = database_for(engine, engine)  # a command that only writes: one engine will do
     started, written = time.perf_counter(), 0
     try:
@@ -76,9 +94,13 @@ def positive(text: str) -> int:
                 shown = f"\r{written:,} of {count:,} items ({rate:,.0f} a second)"
                 print(shown, end="", file=sys.stderr, flush=True)
     except DBAPIError as error:  # the database's own message: a missing table, a full disk
-        print(f"\nerror: {error.orig}", file=sys.stderr)
+        print(f"\nerror: {error.orig or type(error.orig).__name__}", file=sys.stderr)
         print(f"Created {written:,} of {count:,} items; the batch that failed was rolled back.")
         return 1
+    except {{ "asyncio.CancelledError" if is_async else "KeyboardInterrupt" }}:  # Ctrl-C
+        print(f"\nInterrupted: created {written:,} of {count:,} items; the batch in progress")
+        print("was rolled back.")
+        raise
     finally:
         {{ aw }}engine.dispose()
     seconds = time.perf_counter() - started
