@@ -20,6 +20,7 @@ from sqlalchemy.exc import DBAPIError, InvalidRequestError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from statement_budgets import STATEMENT_BUDGETS
 
 from {{ cookiecutter.package_name }} import repository
 from {{ cookiecutter.package_name }}.database import (
@@ -36,27 +37,6 @@ from {{ cookiecutter.package_name }}.schemas import ItemCreate
 from {{ cookiecutter.package_name }}.settings import Settings
 
 Migrate = Callable[[AsyncEngine], Awaitable[None]]
-
-
-# What each endpoint sends to the database, by engine, BEGIN and COMMIT included (an endpoint:
-# its body, the writer's statements, the reader's). A change that adds a statement fails
-# test_each_endpoint_keeps_to_its_statement_budget, which names the endpoint and what it sent.
-STATEMENT_BUDGETS: dict[str, tuple[dict[str, Any] | None, list[str], list[str]]] = {
-    "POST /items": ({"title": "Counted"}, ["BEGIN", "INSERT", "COMMIT"], []),
-    "GET /items/{item_id}": (None, [], ["SELECT"]),
-    "GET /items": (None, [], ["SELECT"]),
-    "GET /items?with_total=true": (None, [], ["SELECT", "SELECT"]),
-    "PUT /items/{item_id}": ({"title": "Replaced"}, ["BEGIN", "UPDATE", "COMMIT"], []),
-    "PATCH /items/{item_id}": ({"description": "Changed"}, ["BEGIN", "UPDATE", "COMMIT"], []),
-    "DELETE /items/{item_id}": (None, ["BEGIN", "DELETE", "COMMIT"], []),
-    "GET /health/live": (None, [], []),
-{%- if cookiecutter.database == "sqlite" %}
-    "GET /health/ready": (None, [], ["SELECT"]),
-{%- else %}
-    # The migration the database is at, under a statement timeout of the check's own.
-    "GET /health/ready": (None, [], ["SET", "SELECT", "RESET"]),
-{%- endif %}
-}
 
 
 class TrackedSession(AsyncSession):
