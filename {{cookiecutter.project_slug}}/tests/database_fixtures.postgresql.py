@@ -34,6 +34,7 @@ from sqlalchemy.engine import URL
 {%- endif %}
 from sqlalchemy.pool import NullPool
 
+from {{ cookiecutter.package_name }}.dialect import connect_args
 from {{ cookiecutter.package_name }}.settings import Settings, parse_database_url
 
 MakeSettings = Callable[[], {{ "Awaitable[Settings]" if is_async else "Settings" }}]
@@ -69,7 +70,11 @@ def server_url(start_server: Callable[[], PostgresServer]) -> URL:
 {{ "async " if is_async }}def make_settings(server_url: URL) -> {{ "AsyncIterator" if is_async else "Iterator" }}[MakeSettings]:
     """Settings for a new, empty database each time it is called; all of them are dropped at
     the end of the test session."""
-    admin = create_{{ "async_" if is_async }}engine(server_url, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+    # DATABASE_POOLER=transaction runs the tests through a transaction-mode pooler.
+    options = connect_args(Settings(database_url=server_url.render_as_string(hide_password=False)))
+    admin = create_{{ "async_" if is_async }}engine(
+        server_url, poolclass=NullPool, isolation_level="AUTOCOMMIT", connect_args=options
+    )
     made: list[str] = []
 
     {{ "async " if is_async }}def make_settings() -> Settings:

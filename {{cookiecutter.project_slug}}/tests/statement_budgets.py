@@ -1,6 +1,10 @@
 """What each endpoint may send to the database: the budgets that test_sessions.py pins."""
 
 from typing import Any
+{%- if cookiecutter.database == "postgresql" %}
+
+from {{ cookiecutter.package_name }}.settings import Settings
+{%- endif %}
 
 # What each endpoint sends to the database, by engine, BEGIN and COMMIT included (an endpoint:
 # its body, the writer's statements, the reader's). A change that adds a statement fails
@@ -21,3 +25,13 @@ STATEMENT_BUDGETS: dict[str, tuple[dict[str, Any] | None, list[str], list[str]]]
     "GET /health/ready": (None, [], ["SET", "SELECT", "RESET"]),
 {%- endif %}
 }
+{%- if cookiecutter.database == "postgresql" %}
+
+
+def as_a_read_session_sends(reads: list[str], settings: Settings) -> list[str]:
+    """`reads`, as a read session sends them: behind a transaction-mode pooler, in a read-only
+    transaction of the session's own, rolled back as it closes (see dialect.engine_options)."""
+    if settings.database_pooler == "transaction" and reads:
+        return ["BEGIN", *reads, "ROLLBACK"]
+    return reads
+{%- endif %}

