@@ -13,6 +13,8 @@ then seed up to 1,000,000 items and measure again:
 - framework: FastAPI with the service's own models, and the project's own raw driver
   (sqlite3, aiosqlite, asyncpg or psycopg);
 - service: the generated service, unchanged;
+- pooled (PostgreSQL): the service through PgBouncer in transaction mode, with
+  DATABASE_POOLER=transaction, on the same database;
 - baseline (with --baseline REF): the service as the template made it at git revision REF,
   so that a change to the template is measured before and after in one run.
 
