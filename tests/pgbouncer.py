@@ -34,18 +34,16 @@ def running(server_uri: str, **settings: str) -> Iterator[str]:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     (directory / "users.txt").write_text('"postgres" ""\n')
-    lines = [
-        "[databases]",
-        f"* = host={socket_dir}",
-        "[pgbouncer]",
-        "listen_addr = 127.0.0.1",
-        f"listen_port = {port}",
-        "unix_socket_dir =",
-        "auth_type = trust",
-        f"auth_file = {directory / 'users.txt'}",
-        "pool_mode = transaction",
-        *(f"{name} = {value}" for name, value in settings.items()),
-    ]
+    own = {
+        "listen_addr": "127.0.0.1",
+        "listen_port": str(port),
+        "unix_socket_dir": "",
+        "auth_type": "trust",
+        "auth_file": str(directory / "users.txt"),
+        "pool_mode": "transaction",
+    }
+    lines = ["[databases]", f"* = host={socket_dir}", "[pgbouncer]"]
+    lines += [f"{name} = {value}" for name, value in (own | settings).items()]
     (directory / "pgbouncer.ini").write_text("\n".join(lines) + "\n")
     command = [program, str(directory / "pgbouncer.ini")]
     if os.geteuid() == 0:  # PgBouncer refuses to run as root: run it as the server's user

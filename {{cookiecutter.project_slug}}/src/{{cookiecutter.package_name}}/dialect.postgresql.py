@@ -50,6 +50,10 @@ def connect_args(settings: Settings) -> dict[str, Any]:
         # them (an unnamed statement); SQLAlchemy keeps no prepared statement of its own.
         options |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
         options["prepared_statement_name_func"] = lambda: ""
+        # asyncpg asks for client_encoding 'utf-8', spelled so; the pooler's server connections
+        # have it spelled UTF8, and PgBouncer would send a SET before every transaction to
+        # give one the client's spelling.
+        options["server_settings"] = {"client_encoding": "UTF8"}
     return options
 {%- else %}
     options: dict[str, Any] = {"connect_timeout": settings.connect_timeout}
