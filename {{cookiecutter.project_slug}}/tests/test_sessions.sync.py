@@ -5,6 +5,7 @@ These tests commit for real, to a database of their own, through the production 
 watch their connection pools.
 """
 
+import asyncio
 import gc
 import threading
 from collections.abc import Awaitable, Callable, Iterator
@@ -440,6 +441,53 @@ def test_cancelled_requests_close_their_sessions_and_return_their_connections(
     assert checked_out(writer, reader) == 0
     with TestClient(committing_app) as client:  # the cancelled write gave up its turn to write
         assert client.post("/items", json={"title": "Next"}).status_code == 201
+
+
+def test_natively_cancelled_requests_end_their_sessions_only_when_their_routes_are_done(
+    committing_app: FastAPI, sessions_made: list[TrackedSession], writer: Engine, reader: Engine
+) -> None:
+    """asyncio's own cancellation (`Task.cancel()`, as `asyncio.timeout` and uvicorn's graceful
+    shutdown send) does not wait for a route's thread, as AnyIO's does. Cancelled so, while
+    their routes are in the middle of a statement, the requests must still end their sessions
+    only once the routes are done with them: the write rolled back, every session closed,
+    every connection back in its pool."""
+    inside, release = threading.Event(), threading.Event()
+    ended_under_their_routes: list[bool] = []  # for each cancelled request's session
+
+    def hold(*_: object) -> None:  # each route waits here, in its thread, mid-statement
+        inside.set()
+        release.wait(timeout=10)
+
+    async def cancel_natively() -> None:
+        transport = ASGITransport(app=committing_app)
+        async with AsyncClient(transport=transport, base_url="http://test") as client:
+            await client.post("/items", json={"title": "First"})
+            for engine in (writer, reader):
+                event.listen(engine, "before_cursor_execute", hold)
+            calls = [client.post("/items", json={"title": "Cancelled"}), client.get("/items")]
+            requests = [asyncio.ensure_future(call) for call in calls]
+            await anyio.to_thread.run_sync(inside.wait)
+            await asyncio.sleep(0.1)  # every route is in its statement now
+            for request in requests:
+                request.cancel()
+            await asyncio.sleep(0.2)  # time for the requests to end their sessions, if they may
+            ended_under_their_routes.extend(s.closed for s in sessions_made[1:])
+            release.set()
+            await asyncio.wait(requests)
+            for engine in (writer, reader):
+                event.remove(engine, "before_cursor_execute", hold)
+            await asyncio.sleep(0.2)  # time for the routes' threads to finish
+
+    anyio.run(cancel_natively)
+
+    assert len(sessions_made) == 3
+    assert ended_under_their_routes == [False, False]
+    assert all(session.closed for session in sessions_made)
+    assert checked_out(writer, reader) == 0
+    with TestClient(committing_app) as client:
+        assert client.post("/items", json={"title": "Next"}).status_code == 201
+        titles = [item["title"] for item in client.get("/items").json()["items"]]
+    assert titles == ["First", "Next"]  # the cancelled write was rolled back
 
 
 def test_requests_cancelled_at_random_moments_leave_nothing_behind(

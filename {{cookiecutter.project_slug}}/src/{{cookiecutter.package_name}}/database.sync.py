@@ -18,7 +18,7 @@ from functools import partial
 {%- endif %}
 from typing import Annotated, Any, NewType, {% if not sqlite %}TypeVar, {% endif %}cast
 
-from anyio import {% if sqlite %}Lock{% else %}CancelScope, CapacityLimiter, move_on_after{% endif %}, to_thread
+from anyio import {% if sqlite %}Lock{% else %}CancelScope, CapacityLimiter{% endif %}, create_task_group, {% if sqlite %}to_thread{% else %}move_on_after, to_thread{% endif %}
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine
 {%- if not sqlite %}
@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session, sessionmaker
 {%- if not sqlite %}
 from sqlalchemy.pool import QueuePool
 {%- endif %}
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import dialect
 from .settings import Settings
@@ -218,6 +219,40 @@ async def _in_own_thread(work: Callable[[], object]) -> None:
     with CancelScope(shield=True):
         await to_thread.run_sync(work, limiter=CapacityLimiter(1))
 {%- endif %}
+
+
+class RoutesFinishFirst:
+    """ASGI middleware: a request that asyncio itself cancels (`Task.cancel()`, as
+    `asyncio.timeout` does, and uvicorn when a graceful shutdown runs out of time) ends its
+    session only once its route is done with it.
+
+    A route runs in a worker thread, which goes on when its request is cancelled. AnyIO's
+    cancellation waits for the thread; asyncio's does not, and the session would be ended
+    under the route, mid-statement: SQLAlchemy refuses, and the session stays open, its
+    transaction and its connection with it. Here the request runs in a task of its own, which
+    a cancellation of the server's task reaches as AnyIO's: the server's task waits for it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        failure: Exception | None = None
+
+        async def handle() -> None:
+            nonlocal failure
+            try:
+                await self.app(scope, receive, send)
+            except Exception as error:  # raised below as it is, not in an exception group
+                failure = error
+
+        async with create_task_group() as request:
+            request.start_soon(handle)
+        if failure:
+            raise failure
 
 
 # The database, for a route that hands work to a background task: the task opens its own unit

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager, contextmanager, nullcontext
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from .database import Database, open_database
+from .database import Database{{ ", RoutesFinishFirst" if cookiecutter | session_style == "sync" }}, open_database
 from .errors import install_error_handlers
 from .routes import health, items
 from .settings import Settings, get_settings
@@ -62,6 +62,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     if database:
         app.state.database = database
     install_error_handlers(app)
+{%- if cookiecutter | session_style == "sync" %}
+    app.add_middleware(RoutesFinishFirst)
+{%- endif %}
     app.include_router(items.router)
     app.include_router(health.router)
     return app
