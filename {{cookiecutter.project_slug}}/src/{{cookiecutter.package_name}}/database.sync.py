@@ -10,15 +10,16 @@ client never sees a success for data that failed to save. Scripts, workers and b
 open a unit of work of their own, the same way.
 """
 
+import asyncio
 from collections.abc import AsyncIterator{% if not sqlite %}, Callable{% endif %}, Iterator
-from contextlib import {% if not sqlite %}AbstractContextManager, {% endif %}asynccontextmanager, contextmanager
+from contextlib import {% if not sqlite %}AbstractContextManager, {% endif %}asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 {%- if not sqlite %}
 from functools import partial
 {%- endif %}
 from typing import Annotated, Any, NewType, {% if not sqlite %}TypeVar, {% endif %}cast
 
-from anyio import {% if sqlite %}Lock{% else %}CancelScope, CapacityLimiter{% endif %}, create_task_group, {% if sqlite %}to_thread{% else %}move_on_after, to_thread{% endif %}
+from anyio import CancelScope, {% if sqlite %}Lock{% else %}CapacityLimiter, move_on_after{% endif %}, to_thread
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine
 {%- if not sqlite %}
@@ -229,8 +230,9 @@ class RoutesFinishFirst:
     A route runs in a worker thread, which goes on when its request is cancelled. AnyIO's
     cancellation waits for the thread; asyncio's does not, and the session would be ended
     under the route, mid-statement: SQLAlchemy refuses, and the session stays open, its
-    transaction and its connection with it. Here the request runs in a task of its own, which
-    a cancellation of the server's task reaches as AnyIO's: the server's task waits for it.
+    transaction and its connection with it. Here the request runs in a task of its own,
+    shielded from asyncio's cancellation of the server's task, which cancels it the AnyIO way
+    instead and waits for it: the route finishes, then the session is rolled back and closed.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -240,19 +242,21 @@ class RoutesFinishFirst:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        failure: Exception | None = None
+        cancel_scope = CancelScope()
 
         async def handle() -> None:
-            nonlocal failure
-            try:
+            with cancel_scope:
                 await self.app(scope, receive, send)
-            except Exception as error:  # raised below as it is, not in an exception group
-                failure = error
 
-        async with create_task_group() as request:
-            request.start_soon(handle)
-        if failure:
-            raise failure
+        request = asyncio.ensure_future(handle())
+        try:
+            await asyncio.shield(request)  # the request's own error, if any, as it was raised
+        except asyncio.CancelledError:
+            cancel_scope.cancel()
+            while not request.done():  # however many times the server's task is cancelled
+                with suppress(asyncio.CancelledError):
+                    await asyncio.wait([request])
+            raise
 
 
 # The database, for a route that hands work to a background task: the task opens its own unit
