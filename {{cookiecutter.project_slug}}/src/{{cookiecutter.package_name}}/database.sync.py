@@ -224,8 +224,7 @@ async def _in_own_thread(work: Callable[[], object]) -> None:
 
 class RoutesFinishFirst:
     """ASGI middleware: a request that asyncio itself cancels (`Task.cancel()`, as
-    `asyncio.timeout` does, and uvicorn when a graceful shutdown runs out of time) ends its
-    session only once its route is done with it.
+    `asyncio.timeout` does) ends its session only once its route is done with it.
 
     A route runs in a worker thread, which goes on when its request is cancelled. AnyIO's
     cancellation waits for the thread; asyncio's does not, and the session would be ended
@@ -233,6 +232,8 @@ class RoutesFinishFirst:
     transaction and its connection with it. Here the request runs in a task of its own,
     shielded from asyncio's cancellation of the server's task, which cancels it the AnyIO way
     instead and waits for it: the route finishes, then the session is rolled back and closed.
+    So a timeout around a request is answered only once the route is done; and context
+    variables set inside the request are not seen outside it (the task runs in a copy).
     """
 
     def __init__(self, app: ASGIApp) -> None:
