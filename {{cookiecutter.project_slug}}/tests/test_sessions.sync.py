@@ -313,13 +313,11 @@ def test_every_endpoint_has_a_statement_budget(settings: Settings) -> None:
 
 @pytest.mark.parametrize("endpoint", STATEMENT_BUDGETS)
 def test_each_endpoint_keeps_to_its_statement_budget(
-{%- if cookiecutter.database == "postgresql" %}
     committing_client: TestClient,
     statements: Callable[[], dict[str, list[str]]],
     endpoint: str,
+{%- if cookiecutter.database == "postgresql" %}
     own_settings: Settings,
-{%- else %}
-    committing_client: TestClient, statements: Callable[[], dict[str, list[str]]], endpoint: str
 {%- endif %}
 ) -> None:
     body, writes, reads = STATEMENT_BUDGETS[endpoint]

@@ -46,14 +46,9 @@ SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False, "close_resets_only
 
 
 def create_db_engine(settings: Settings, *, read_only: bool = False, **options: Any) -> Engine:
-{%- if sqlite %}
-    """An engine for `settings.url`; `options` add to or replace the dialect's own."""
-    url = settings.url
-{%- else %}
     """An engine for `settings.url`, or for `settings.read_url` if `read_only`; `options` add
     to or replace the dialect's own."""
     url = settings.read_url if read_only else settings.url
-{%- endif %}
     engine_options = dialect.engine_options(settings, read_only=read_only) | options
     engine = create_engine(url, **engine_options)
     dialect.prepare(engine, read_only=read_only)

@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     @property
     def url(self) -> URL:
         return make_url(self.database_url)
+
+    @property
+    def read_url(self) -> URL:
+        """The URL of the database that the requests that only read go to: the same file."""
+        return self.url
 {%- else %}
 
     @field_validator("database_url", "read_database_url")
