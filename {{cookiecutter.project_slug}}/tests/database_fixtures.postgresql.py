@@ -11,6 +11,7 @@ import os
 {%- if not is_async %}
 import re
 {%- endif %}
+import shutil
 import tempfile
 import uuid
 from collections.abc import {{ "AsyncIterator, Awaitable, " if is_async }}Callable, Iterator
@@ -42,15 +43,26 @@ MakeSettings = Callable[[], {{ "Awaitable[Settings]" if is_async else "Settings"
 REFUSED_WRITE = "read-only transaction"
 
 
+def scratch_directory() -> str:
+    """A new directory for a throwaway server's files: in memory (/dev/shm) where the system
+    has one with room, since making a database writes hundreds of files, and a disk makes
+    each test that needs a database of its own wait for them; elsewhere, a temporary one.
+
+    Not under pytest's temporary directory: run as root, the server runs as another user, and
+    pytest makes its directory private to the user that runs it.
+    """
+    memory = "/dev/shm"
+    roomy = os.access(memory, os.W_OK) and shutil.disk_usage(memory).free > 2 * 1024**3
+    return tempfile.mkdtemp(prefix="pgserver-", dir=memory if roomy else None)
+
+
 @pytest.fixture(scope="session")
 def start_server() -> Iterator[Callable[[], PostgresServer]]:
     """Start throwaway servers, each stopped and deleted at the end of the test session."""
     servers: list[PostgresServer] = []
 
     def start_server() -> PostgresServer:
-        # Not under pytest's temporary directory: run as root, the server runs as another
-        # user, and pytest makes its directory private to the user that runs it.
-        servers.append(get_server(tempfile.mkdtemp(prefix="pgserver-"), cleanup_mode="delete"))
+        servers.append(get_server(scratch_directory(), cleanup_mode="delete"))
         return servers[-1]
 
     yield start_server
@@ -68,8 +80,9 @@ def server_url(start_server: Callable[[], PostgresServer]) -> URL:
 
 @pytest.fixture(scope="session")
 {{ "async " if is_async }}def make_settings(server_url: URL) -> {{ "AsyncIterator" if is_async else "Iterator" }}[MakeSettings]:
-    """Settings for a new, empty database each time it is called; all of them are dropped at
-    the end of the test session."""
+    """Settings for a new, empty database each time it is called. On TEST_DATABASE_URL's
+    server, all of them are dropped at the end of the test session; a throwaway server is
+    deleted with them."""
     # DATABASE_POOLER=transaction runs the tests through a transaction-mode pooler.
     options = connect_args(Settings(database_url=server_url.render_as_string(hide_password=False)))
     admin = create_{{ "async_" if is_async }}engine(
@@ -86,9 +99,10 @@ def server_url(start_server: Callable[[], PostgresServer]) -> URL:
         return Settings(database_url=url)
 
     yield make_settings
-    {{ "async " if is_async }}with admin.connect() as connection:
-        for name in made:
-            {{ aw }}connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    if os.environ.get("TEST_DATABASE_URL"):
+        {{ "async " if is_async }}with admin.connect() as connection:
+            for name in made:
+                {{ aw }}connection.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
     {{ aw }}admin.dispose()
 
 

@@ -31,6 +31,7 @@ from {{ cookiecutter.package_name }}.database import (
     database_for,
 )
 from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.routes import health
 from {{ cookiecutter.package_name }}.schemas import ItemCreate
 from {{ cookiecutter.package_name }}.settings import Settings, parse_database_url
 
@@ -191,14 +192,14 @@ async def test_more_requests_than_connections_wait_at_most_the_pool_timeout_then
     make_settings: MakeSettings, migrate: Migrate
 ) -> None:
     own = {{ aw }}make_settings()  # a database of its own: this test commits
-    small = own.model_copy(update={"pool_size": 2, "pool_timeout": 0.5})
+    small = own.model_copy(update={"pool_size": 2, "pool_timeout": 0.25})
     writer, reader = create_db_engine(small), create_db_engine(small, read_only=True)
     {{ aw }}migrate(writer)
     app = create_app(small, database=database_for(writer, reader))
 
     @app.post("/slow")
     {{ "async " if is_async }}def slow(session: SessionDep) -> None:
-        {{ aw }}session.execute(text("SELECT pg_sleep(2)"))  # holds a connection for 2 s
+        {{ aw }}session.execute(text("SELECT pg_sleep(1.5)"))  # holds a connection for 1.5 s
 
     timed: list[tuple[int, str | None, float]] = []
 
@@ -212,14 +213,14 @@ async def test_more_requests_than_connections_wait_at_most_the_pool_timeout_then
         async with anyio.create_task_group() as requests:
             for _ in range(2):  # as many as the pool has connections
                 requests.start_soon(client.post, "/slow")
-            await anyio.sleep(0.5)  # both hold their connections now
+            await anyio.sleep(0.3)  # both hold their connections now
             for _ in range(6):
                 requests.start_soon(create, client)
         assert (await client.post("/items", json={"title": "Served"})).status_code == 201
 
-    # Every one waited about POOL_TIMEOUT, far less than the 2 s a connection came free in.
+    # Every one waited about POOL_TIMEOUT, far less than the 1.2 s a connection came free in.
     assert [(status, retry) for status, retry, _ in timed] == [(503, "5")] * 6
-    assert all(0.4 < elapsed < 1.5 for _, _, elapsed in timed), timed
+    assert all(0.2 < elapsed < 1.2 for _, _, elapsed in timed), timed
     assert checked_out(writer, reader) == 0
     {{ aw }}writer.dispose()
     {{ aw }}reader.dispose()
@@ -232,8 +233,12 @@ _WAITING_FOR_A_LOCK = (
 
 
 async def test_readiness_gives_up_on_a_database_that_does_not_answer_in_time(
-    make_settings: MakeSettings, migrate: Migrate, caplog: pytest.LogCaptureFixture
+    make_settings: MakeSettings,
+    migrate: Migrate,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setattr(health, "READY_TIMEOUT", 0.25)  # the bound is under test, not its length
     own = ({{ aw }}make_settings()).model_copy(update={"pool_size": 1})
     writer, reader = create_db_engine(own), create_db_engine(own, read_only=True)
     {{ aw }}migrate(writer)
@@ -256,7 +261,7 @@ async def test_readiness_gives_up_on_a_database_that_does_not_answer_in_time(
 
     assert [response.status_code for response in responses] == [503, 503]
     assert responses[0].json()["detail"] == "The database is not available; try again shortly"
-    assert 3.8 < elapsed < 6, elapsed  # READY_TIMEOUT, 2 s, each time
+    assert 0.5 <= elapsed < 2, elapsed  # READY_TIMEOUT each time
     assert "canceling statement due to statement timeout" in caplog.text
     assert timeout == "0"  # the readiness check's own timeout was undone
 

@@ -8,6 +8,7 @@ watch their connection pools.
 import asyncio
 import gc
 import threading
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -439,6 +440,47 @@ def test_cancelled_requests_close_their_sessions_and_return_their_connections(
     assert checked_out(writer, reader) == 0
     with TestClient(committing_app) as client:  # the cancelled write gave up its turn to write
         assert client.post("/items", json={"title": "Next"}).status_code == 201
+
+
+def test_a_request_cancelled_by_a_cancel_scope_waits_for_its_route_without_spinning(
+    committing_app: FastAPI,
+) -> None:
+    """While a request that a cancel scope cancelled waits for its route's thread, the scope
+    must not cancel it again at every turn of the event loop: the loop would spin, and hold up
+    every worker thread that needs the interpreter, the route's own among them."""
+    started, release = threading.Event(), threading.Event()
+    cancels: Counter[asyncio.Task[Any]] = Counter()
+
+    class CountedTask(asyncio.Task[Any]):
+        def cancel(self, msg: Any = None) -> bool:
+            cancels[self] += 1
+            return super().cancel(msg)
+
+    @committing_app.get("/held")
+    def held(session: ReadSessionDep) -> None:
+        session.execute(select(func.count()).select_from(Item))
+        started.set()
+        release.wait(timeout=10)
+
+    async def cancel_while_held() -> None:
+        transport = ASGITransport(app=committing_app)
+        asyncio.get_running_loop().set_task_factory(
+            lambda loop, coro, **options: CountedTask(coro, loop=loop, **options)
+        )
+        async with (
+            AsyncClient(transport=transport, base_url="http://test") as client,
+            anyio.create_task_group() as requests,
+        ):
+            requests.start_soon(client.get, "/held")
+            await anyio.to_thread.run_sync(started.wait)
+            requests.cancel_scope.cancel()
+            with anyio.CancelScope(shield=True):
+                await anyio.sleep(0.2)  # the loop turns many times while the route holds
+            release.set()
+
+    anyio.run(cancel_while_held)
+
+    assert max(cancels.values()) <= 2, sorted(cancels.values())
 
 
 def test_natively_cancelled_requests_end_their_sessions_only_when_their_routes_are_done(

@@ -249,9 +249,12 @@ class RoutesFinishFirst:
             await asyncio.shield(request)  # the request's own error, if any, as it was raised
         except asyncio.CancelledError:
             cancel_scope.cancel()
-            while not request.done():  # however many times the server's task is cancelled
-                with suppress(asyncio.CancelledError):
-                    await asyncio.wait([request])
+            # Shielded: a cancel scope that cancelled the server's task would cancel it again at
+            # every turn of the event loop while it waits, spinning the loop.
+            with CancelScope(shield=True):
+                while not request.done():  # however many times the server's task is cancelled
+                    with suppress(asyncio.CancelledError):
+                        await asyncio.wait([request])
             raise
 
 

@@ -41,10 +41,9 @@ logger = logging.getLogger(__name__)
 _REVISIONS = text("SELECT version_num FROM alembic_version")
 _TO_UPGRADE = "run `alembic upgrade head`"
 {%- if cookiecutter.database == "postgresql" %}
-READY_TIMEOUT = 2  # seconds
+READY_TIMEOUT = 2.0  # seconds
 # The server gives up on the query after READY_TIMEOUT (when a migration holds a lock on the
 # table, say), so that no query is left waiting; the setting is the connection's, and undone.
-_BOUNDED = text(f"SET statement_timeout = {READY_TIMEOUT * 1000}")
 _UNBOUNDED = text("RESET statement_timeout")
 {%- endif %}
 
@@ -122,7 +121,7 @@ def migrations() -> tuple[frozenset[str], frozenset[str]]:
 
 {{ "async " if is_async }}def _revisions(session: {{ "AsyncSession" if is_async else "Session" }}) -> set[str]:
 {%- if cookiecutter.database == "postgresql" %}
-    {{ aw }}session.execute(_BOUNDED)
+    {{ aw }}session.execute(text(f"SET statement_timeout = {round(READY_TIMEOUT * 1000)}"))
     try:
         return set({{ aw }}session.scalars(_REVISIONS))
     finally:
