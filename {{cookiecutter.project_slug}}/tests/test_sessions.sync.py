@@ -564,7 +564,7 @@ def test_routes_in_worker_threads_never_wait_for_a_connection_they_cannot_get(
     own_settings: Settings, writer: Engine
 ) -> None:
 {%- if cookiecutter.database == "postgresql" %}
-    # Two connections a pool: eight routes that each hold one for 0.4 s take turns, waiting in
+    # Two connections a pool: eight routes that each hold one for 0.1 s take turns, waiting in
     # the event loop. Were they to wait in worker threads instead, the threads could all be
     # taken by routes waiting for a connection, and none would come free for POOL_TIMEOUT.
     own_settings = own_settings.model_copy(update={"pool_size": 2, "pool_timeout": 5})
@@ -574,7 +574,7 @@ def test_routes_in_worker_threads_never_wait_for_a_connection_they_cannot_get(
     @app.get("/hold")
     def hold(session: ReadSessionDep) -> None:
         session.execute(select(func.count()).select_from(Item))  # holds a connection now
-        threading.Event().wait(0.4)
+        threading.Event().wait(0.1)
 
     with TestClient(app) as client, ThreadPoolExecutor(max_workers=8) as pool:
         holds = list(pool.map(lambda _: client.get("/hold").status_code, range(8)))
