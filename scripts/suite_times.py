@@ -77,7 +77,7 @@ def main() -> None:
             text=True,
         )
         seconds = time.perf_counter() - started
-        summary = re.findall(r"^=+ (.* in [\d.]+s.*) =+$", result.stdout, re.MULTILINE)
+        summary = re.findall(r"^=* ?(\d+ \w+.* in [\d.]+s.*?) ?=*$", result.stdout, re.MULTILINE)
         outcome = summary[-1] if summary else f"exit status {result.returncode}"
         print(f"the template's suite: {seconds:.0f} s (goal {TEMPLATE_GOAL} s): {outcome}")
         sys.exit(result.returncode)

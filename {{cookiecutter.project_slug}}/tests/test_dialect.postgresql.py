@@ -220,10 +220,13 @@ async def test_more_requests_than_connections_wait_at_most_the_pool_timeout_then
             for _ in range(2):  # as many as the pool has connections
                 requests.start_soon(client.post, "/slow")
             await anyio.sleep(0.3)  # both hold their connections now
-            async with anyio.create_task_group() as waiting:
-                for _ in range(6):
-                    waiting.start_soon(create, client)
-            released.set()  # no connection came free before every one had its answer
+            # No connection comes free before every one has its answer: one that waited for
+            # a connection rather than for POOL_TIMEOUT would never have it.
+            with anyio.fail_after(5):
+                async with anyio.create_task_group() as waiting:
+                    for _ in range(6):
+                        waiting.start_soon(create, client)
+            released.set()
         assert (await client.post("/items", json={"title": "Served"})).status_code == 201
 
     # Every one waited about POOL_TIMEOUT, then gave up.
