@@ -180,18 +180,13 @@ def rendered_project(request: pytest.FixtureRequest, workdir: Path) -> Project:
     return Project(path, request.param, pristine=path)
 
 
-def ci_environment_for(project: Project, request: pytest.FixtureRequest) -> dict[str, str]:
+def ci_environment(project: Project, request: pytest.FixtureRequest) -> dict[str, str]:
     """The environment the project's CI workflow gives its steps, with the template tests'
     own PostgreSQL server in place of the workflow's service."""
     if project.answers["database"] != "postgresql":
         return environment()
     server: PostgresServer = request.getfixturevalue("postgres_server")
     return environment(TEST_DATABASE_URL=server.get_uri())
-
-
-@pytest.fixture
-def ci_environment(project: Project, request: pytest.FixtureRequest) -> dict[str, str]:
-    return ci_environment_for(project, request)
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

@@ -24,6 +24,7 @@ from .baking import (
     bake,
     combination_id,
 )
+from .conftest import ci_environment
 
 BIN = Path(sys.executable).parent
 
@@ -85,7 +86,7 @@ def test_the_ci_workflow_passes_actionlint(project: Project, actionlint: Path) -
     assert result.stdout.endswith("1 workflow(s) checked, 0 problem(s)\n")
 
 
-def test_the_ci_workflow_steps_pass_here(project: Project, ci_environment: dict[str, str]) -> None:
+def test_the_ci_workflow_steps_pass_here(project: Project, request: pytest.FixtureRequest) -> None:
     """The workflow runs the README's checks, then its tests with coverage; the checks pass as
     they would on GitHub on a fresh checkout. (test_its_own_suite_passes runs the tests' step,
     and test_the_lowest_versions_allowed_pass_too both, at the lowest versions.)"""
@@ -96,7 +97,7 @@ def test_the_ci_workflow_steps_pass_here(project: Project, ci_environment: dict[
     test = " ".join(project.readme_command("test"))
 
     assert steps == [f"{lint} --show-diff-on-failure", f"{test} --cov"]
-    project.run_ci_steps(ci_environment | {"UV_LOCKED": "1"}, first=1)
+    project.run_ci_steps(ci_environment(project, request) | {"UV_LOCKED": "1"}, first=1)
 
 
 def test_the_first_install_writes_a_lock_that_ci_and_the_image_keep_to(project: Project) -> None:

