@@ -227,17 +227,20 @@ def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
         assert variant.pooled_url
         env = env | {"DATABASE_URL": variant.pooled_url, "DATABASE_POOLER": "transaction"}
     base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(command, cwd=project, env=env)
+    # The service logs a line per request (its default): to a file, not to this terminal.
+    log = (project.parent / f"{app}.log").open("ab")
+    server = subprocess.Popen(command, cwd=project, env=env, stdout=log, stderr=log)
     try:
         deadline = time.monotonic() + 30
         while not answers(f"{base}/items/1"):
             if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{app} did not start: {' '.join(command)}")
+                raise RuntimeError(f"{app} did not start: {' '.join(command)}; see {log.name}")
             time.sleep(0.1)
         yield base
     finally:
         server.terminate()
         server.wait(timeout=10)
+        log.close()
 
 
 def in_project_command(variant: Variant, command: str, *args: str) -> list[str]:

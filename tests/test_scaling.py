@@ -270,6 +270,9 @@ def test_through_the_pooler_an_outage_is_a_fast_503_and_the_service_recovers(
         "status": 503,
         "detail": "The database is not available; try again shortly",
     }
+    # Each with its request's own id, to find its lines in the service's log.
+    ids = {a.body.pop("request_id") for a, _ in down}
+    assert len(ids) == len(calls)
     assert [(a.status, a.body) for a, _ in down] == [(503, unavailable)] * len(calls)
     # As the README says: a 503 within POOL_TIMEOUT (PgBouncer checks the clients' waits once
     # a second), and served again within a second or two of the server's return.

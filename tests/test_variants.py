@@ -264,8 +264,9 @@ def test_a_client_generated_from_the_schema_drives_the_api(
 ) -> None:
     """openapi-python-client makes a client from the served schema; create, read, list,
     update, replace and delete go through it, and a 404, a 409 and a 422 come back as its
-    typed `Problem`."""
-    env = migrated_database(project, tmp_path, request)
+    typed `Problem`. Served with LOG_FORMAT=json, every line the server writes is JSON, with
+    an access line per request that carries the request's id."""
+    env = migrated_database(project, tmp_path, request) | {"LOG_FORMAT": "json"}
     tools = Path(sys.executable).parent
     with project.serving(env, tmp_path / "server.log") as base:
         generate = [
@@ -297,6 +298,12 @@ def test_a_client_generated_from_the_schema_drives_the_api(
         driven.stdout + driven.stderr + (tmp_path / "server.log").read_text()
     )
     assert "404, 409 and 422 typed" in driven.stdout
+    lines = [json.loads(line) for line in (tmp_path / "server.log").read_text().splitlines()]
+    assert "Application startup complete." in [line["event"] for line in lines]
+    access = [line for line in lines if line["logger"].endswith(".access")]
+    assert len(access) >= 10
+    assert all(re.fullmatch(r"[0-9a-f]{32}", line["request_id"]) for line in access)
+    assert {line["status"] for line in access} >= {200, 201, 204, 404, 409, 422}
 
 
 def test_mypy_refuses_a_read_session_to_data_access_that_writes(

@@ -279,6 +279,7 @@ async def test_read_a_missing_item_is_404(client: AsyncClient) -> None:
         "title": "Not Found",
         "status": 404,
         "detail": "Item 12345 not found",
+        "request_id": response.headers["x-request-id"],
     }
 
 
@@ -354,6 +355,7 @@ async def test_a_method_the_path_does_not_allow_is_405(client: AsyncClient) -> N
         "title": "Method Not Allowed",
         "status": 405,
         "detail": "Method Not Allowed",
+        "request_id": response.headers["x-request-id"],
     }
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from . import repository
 from .database import create_db_engine, database_for
+from .logs import configure_logging
 from .schemas import ItemCreate
 from .settings import Settings, get_settings
 
@@ -52,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValidationError as error:  # DATABASE_URL, or another setting, that cannot be used
         print(f"error: {error}", file=sys.stderr)
         return 1
+    configure_logging(settings)
     try:
         return {{ "asyncio.run(" if is_async }}seed_items(settings, arguments.count, arguments.batch){{ ")" if is_async }}
     except KeyboardInterrupt:

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from . import dialect
+from . import dialect, logs
 from .settings import Settings
 
 # A session that may write, as only `get_session` hands out. Data access that writes takes a
@@ -104,7 +104,11 @@ def _database(request: Request) -> Database:
 async def get_session(request: Request) -> AsyncIterator[WriteSession]:
     """A unit of work per request: commit on success, roll back on error."""
     async with _database(request).unit_of_work() as session:
-        yield session
+        try:
+            yield session
+        except BaseException as error:
+            logs.rolled_back(error)
+            raise
 
 
 async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:

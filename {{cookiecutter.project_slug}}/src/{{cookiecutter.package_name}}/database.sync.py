@@ -31,7 +31,7 @@ from sqlalchemy.pool import QueuePool
 {%- endif %}
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import dialect
+from . import dialect, logs
 from .settings import Settings
 
 # A session that may write, as only `get_session` hands out. Data access that writes takes a
@@ -150,7 +150,11 @@ async def get_session(request: Request) -> AsyncIterator[WriteSession]:
     database = _database(request)
     async with database.write_turn:
         with database.unit_of_work() as session:
-            yield session
+            try:
+                yield session
+            except BaseException as error:
+                logs.rolled_back(error)
+                raise
 
 
 async def get_read_session(request: Request) -> AsyncIterator[Session]:
@@ -172,7 +176,11 @@ async def get_session(request: Request) -> AsyncIterator[WriteSession]:
         _place(database.places, database.wait),
         _ending_in_own_thread(database.unit_of_work()) as session,
     ):
-        yield session
+        try:
+            yield session
+        except BaseException as error:
+            logs.rolled_back(error)
+            raise
 
 
 async def get_read_session(request: Request) -> AsyncIterator[Session]:

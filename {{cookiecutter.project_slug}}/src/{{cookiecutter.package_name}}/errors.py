@@ -15,13 +15,13 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
-from . import dialect
+from . import dialect, logs
 from .models import Base
 
 logger = logging.getLogger(__name__)
@@ -42,6 +42,10 @@ class Problem(BaseModel):
     status: int
     detail: str
     errors: list[FieldError] | None = None
+    request_id: str | None = Field(
+        default=None,
+        description="The request's id, as in its X-Request-ID header and the service's log",
+    )
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -56,7 +60,13 @@ class ProblemResponse(JSONResponse):
 
 
 def problem(status: int, detail: str, errors: list[FieldError] | None = None) -> JSONResponse:
-    body = Problem(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
+    body = Problem(
+        title=HTTPStatus(status).phrase,
+        status=status,
+        detail=detail,
+        errors=errors,
+        request_id=logs.request_id(),
+    )
     return ProblemResponse(body.model_dump(exclude_none=True), status_code=status)
 
 
@@ -126,8 +136,8 @@ async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
         isinstance(exc, DBAPIError) and (exc.connection_invalidated or dialect.is_unavailable(exc))
     )
     if not outage:
-        # Not the database's fault: Starlette passes what a handler raises on to the handler
-        # for `Exception`, which answers 500.
+        # Not the database's fault: what a handler raises goes on to middleware.RequestLog,
+        # which logs it and answers 500.
         raise exc
     logger.error("Database unavailable: %s", exc)
     return unavailable("The database is not available")
@@ -140,11 +150,6 @@ def unavailable(detail: str) -> JSONResponse:
     return response
 
 
-async def _unexpected_error(_request: Request, _exc: Exception) -> JSONResponse:
-    # The server logs the traceback: Starlette raises the error again after this response.
-    return problem(500, "An unexpected error occurred")
-
-
 def install_error_handlers(app: FastAPI) -> None:
     document_problems(app)
     app.add_exception_handler(HTTPException, _http_error)
@@ -152,4 +157,3 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(IntegrityError, _integrity_error)
     app.add_exception_handler(PoolTimeoutError, _database_error)
     app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(Exception, _unexpected_error)

@@ -9,6 +9,8 @@ from fastapi.routing import APIRoute
 
 from .database import Database{{ ", RoutesFinishFirst" if cookiecutter | session_style == "sync" }}, open_database
 from .errors import install_error_handlers
+from .logs import configure_logging
+from .middleware import RequestLog
 from .routes import health, items
 from .settings import Settings, get_settings
 
@@ -65,9 +67,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 {%- if cookiecutter | session_style == "sync" %}
     app.add_middleware(RoutesFinishFirst)
 {%- endif %}
+    app.add_middleware(RequestLog)  # the outermost: it sees every request, and every error
     app.include_router(items.router)
     app.include_router(health.router)
     return app
 
 
+# The served app: logging is set up as it is imported, before the server writes its first line.
+configure_logging(get_settings())
 app = create_app()

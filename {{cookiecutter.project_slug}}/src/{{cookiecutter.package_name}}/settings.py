@@ -3,11 +3,9 @@
 """Settings, read from the environment or from a `.env` file in the working directory."""
 
 from functools import lru_cache
-{%- if not sqlite %}
-from typing import Literal
-{%- endif %}
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -18,6 +16,7 @@ DRIVER = "{{ 'sqlite+aiosqlite' if is_async else 'sqlite' }}"
 EXAMPLE_URL = "postgresql://user:password@localhost:5432/items"
 DRIVER = "{{ 'postgresql+asyncpg' if is_async else 'postgresql+psycopg' }}"
 {%- endif %}
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
 class Settings(BaseSettings):
@@ -61,6 +60,11 @@ class Settings(BaseSettings):
 {%- endif %}
     # Tune Python's garbage collector while the service runs (see `tuned_garbage_collector`).
     tune_gc: bool = True
+    # What the service and the libraries it runs on log, and how (see `logs.py`): text for a
+    # terminal, json (one object per line) for a log collector. LOG_SQL logs every statement.
+    log_level: Annotated[LogLevel, BeforeValidator(lambda value: str(value).upper())] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    log_sql: bool = False
 {%- if sqlite %}
 
     @field_validator("database_url")

@@ -1,0 +1,71 @@
+"""What every request passes through on its way in and out: it gets an id, which its log lines
+and its response's X-Request-ID header carry; it leaves one line in the access log; and an error
+that nothing else handled is logged once, with its traceback, and answered with a 500."""
+
+import logging
+import re
+import time
+import uuid
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import problem
+
+logger = logging.getLogger(__name__)
+access_log = logging.getLogger(f"{__package__}.access")
+# A client's X-Request-ID is kept when it is a short token of these characters (a UUID, a trace
+# id, a load balancer's); any other is replaced, so that no header or log line repeats it.
+_CLIENT_ID = re.compile(rb"[A-Za-z0-9._~:/+=@-]{1,128}")
+
+
+class RequestLog:
+    """ASGI middleware: the request's id, its access line, and the 500 of last resort."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        status: int | None = None
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                header = (b"x-request-id", request_id.encode())
+                message["headers"] = [*message.get("headers", ()), header]
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            except Exception:
+                # Not raised again: the server would log it a second time, without the id.
+                logger.exception("Unexpected error")
+                if status is None:
+                    response = problem(500, "An unexpected error occurred")
+                    await response(scope, receive, send_with_id)
+            finally:
+                # The path as the client sent it, percent-encoded, so that no line break reaches
+                # the log; without the query string, which may hold what is not the log's.
+                raw = scope.get("raw_path") or scope["path"].encode()
+                path = raw.partition(b"?")[0].decode("latin-1")
+                fields = {
+                    "method": scope["method"],
+                    "path": path,
+                    "status": status,
+                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                }
+                access_log.info("%s %s %s", scope["method"], path, status, extra=fields)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id" and _CLIENT_ID.fullmatch(value):
+            return str(value, "ascii")
+    return uuid.uuid4().hex
