@@ -65,7 +65,7 @@ def problem(status: int, detail: str, errors: list[FieldError] | None = None) ->
         status=status,
         detail=detail,
         errors=errors,
-        request_id=logs.request_id(),
+        request_id=logs.REQUEST_ID.get(),
     )
     return ProblemResponse(body.model_dump(exclude_none=True), status_code=status)
 

@@ -4,18 +4,22 @@ written during a request with that request's id."""
 
 import logging
 import sys
+from contextvars import ContextVar
 from typing import TextIO
 
 import structlog
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from structlog.typing import Processor
+from structlog.typing import EventDict, Processor
 
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
 
 _HANDLER = "service"
+# The id of the request being served (set by middleware.RequestLog), in every line logged
+# while it runs, whichever thread the line is logged in: worker threads get a copy.
+REQUEST_ID: ContextVar[str | None] = ContextVar("request_id", default=None)
 # The fields of the access lines (see middleware.py), added to them as JSON members.
 ACCESS_FIELDS = ("method", "path", "status", "duration_ms")
 
@@ -31,7 +35,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     )
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
-            structlog.contextvars.merge_contextvars,  # the request's id
+            _add_request_id,
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             structlog.stdlib.ExtraAdder(ACCESS_FIELDS),
@@ -60,10 +64,10 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
 {%- endif %}
 
 
-def request_id() -> str | None:
-    """The id of the request being served, if any."""
-    value = structlog.contextvars.get_contextvars().get("request_id")
-    return value if isinstance(value, str) else None
+def _add_request_id(_logger: object, _method: str, event: EventDict) -> EventDict:
+    if (request_id := REQUEST_ID.get()) is not None:
+        event["request_id"] = request_id
+    return event
 
 
 def rolled_back(error: BaseException) -> None:

@@ -4,13 +4,13 @@ that nothing else handled is logged once, with its traceback, and answered with 
 
 import logging
 import re
+import secrets
 import time
-import uuid
 
-import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .errors import problem
+from .logs import REQUEST_ID
 
 logger = logging.getLogger(__name__)
 access_log = logging.getLogger(f"{__package__}.access")
@@ -41,31 +41,32 @@ class RequestLog:
                 message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
-            try:
-                await self.app(scope, receive, send_with_id)
-            except Exception:
-                # Not raised again: the server would log it a second time, without the id.
-                logger.exception("Unexpected error")
-                if status is None:
-                    response = problem(500, "An unexpected error occurred")
-                    await response(scope, receive, send_with_id)
-            finally:
-                # The path as the client sent it, percent-encoded, so that no line break reaches
-                # the log; without the query string, which may hold what is not the log's.
-                raw = scope.get("raw_path") or scope["path"].encode()
-                path = raw.partition(b"?")[0].decode("latin-1")
-                fields = {
-                    "method": scope["method"],
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                }
-                access_log.info("%s %s %s", scope["method"], path, status, extra=fields)
+        token = REQUEST_ID.set(request_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Not raised again: the server would log it a second time, without the id.
+            logger.exception("Unexpected error")
+            if status is None:
+                response = problem(500, "An unexpected error occurred")
+                await response(scope, receive, send_with_id)
+        finally:
+            # The path as the client sent it, percent-encoded, so that no line break reaches
+            # the log; without the query string, which may hold what is not the log's.
+            raw = scope.get("raw_path") or scope["path"].encode()
+            path = raw.partition(b"?")[0].decode("latin-1")
+            fields = {
+                "method": scope["method"],
+                "path": path,
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            }
+            access_log.info("%s %s %s", scope["method"], path, status, extra=fields)
+            REQUEST_ID.reset(token)
 
 
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id" and _CLIENT_ID.fullmatch(value):
             return str(value, "ascii")
-    return uuid.uuid4().hex
+    return secrets.token_hex(16)
