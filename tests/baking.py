@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import yaml
@@ -62,6 +64,16 @@ def full_context(answers: dict[str, str]) -> dict[str, Any]:
     )
     variables: dict[str, Any] = prompt_for_config(context, no_input=True)
     return variables
+
+
+def load_hook(name: str) -> ModuleType:
+    """A hook of the template's, imported as the plain Python it is before rendering."""
+    spec = importlib.util.spec_from_file_location(name, TEMPLATE / "hooks" / f"{name}.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def bake(output_dir: Path, **answers: str) -> Path:

