@@ -9,6 +9,7 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import anyio
 import pytest
 from fastapi import FastAPI
 from httpx2 import ASGITransport, AsyncClient
@@ -136,6 +137,28 @@ async def test_an_unexpected_error_is_a_500_whose_traceback_is_logged_once_with_
     assert error["request_id"] == response.headers["x-request-id"]
     assert "RuntimeError: the cause, for the log only" in error["exception"]
     assert sum("the cause" in json.dumps(line) for line in lines) == 1
+
+
+async def test_a_request_cancelled_before_its_answer_is_logged_as_cancelled(
+    log: Lines, app: FastAPI
+) -> None:
+    @app.get("/slow")
+    async def slow() -> None:
+        await anyio.sleep(10)
+
+    transport = ASGITransport(app=app)
+    async with (
+        AsyncClient(transport=transport, base_url="http://test") as client,
+        anyio.create_task_group() as requests,
+    ):
+        requests.start_soon(client.get, "/slow")  # as a server does when its client goes away
+        await anyio.sleep(0.1)
+        requests.cancel_scope.cancel()
+
+    [access] = [line for line in log() if line["logger"].endswith(".access")]
+    assert access["event"] == "GET /slow cancelled"
+    assert access["status"] is None
+    assert re.fullmatch(r"[0-9a-f]{32}", access["request_id"])
 
 
 async def test_a_write_that_a_failed_request_rolls_back_is_logged_at_info(

@@ -94,12 +94,21 @@ async def test_requests_are_counted_by_route_template_method_and_status(
     serve_measured: Serve,
 ) -> None:
     count = "http_request_duration_seconds_count"
-    async with serve_measured() as (_app, client):
+    async with serve_measured() as (app, client):
+
+        @app.get("/slow")
+        async def slow() -> None:
+            await anyio.sleep(10)
+
         before = await scrape(client)
         for item_id in (12345, 12346):
             await client.get(f"/items/{item_id}")
         await client.get("/no/such/path")
         await client.request("BREW", "/items")
+        async with anyio.create_task_group() as requests:  # cancelled before its answer
+            requests.start_soon(client.get, "/slow")
+            await anyio.sleep(0.1)
+            requests.cancel_scope.cancel()
         after = await scrape(client)
 
     def moved(**labels: str) -> float:
@@ -108,6 +117,7 @@ async def test_requests_are_counted_by_route_template_method_and_status(
     assert moved(method="GET", route="/items/{item_id}", status="404") == 2
     assert moved(method="GET", route="unmatched", status="404") == 1
     assert moved(method="other", route="/items", status="405") == 1
+    assert not [labels for name, labels in after if ("route", "/slow") in labels]
     assert not any("12345" in str(labels) for _, labels in after)
 
 

@@ -50,7 +50,7 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     # Handlers that others installed (a test runner's, say) stay; an earlier one of ours goes.
     root.handlers = [*(h for h in root.handlers if h.get_name() != _HANDLER), handler]
     root.setLevel(settings.log_level)
-    for name in ("uvicorn", "uvicorn.error"):  # as uvicorn configured them: its own handlers
+    for name in ("uvicorn", "uvicorn.error"):  # uvicorn's own handlers give way to this one
         uvicorn = logging.getLogger(name)
         uvicorn.handlers.clear()
         uvicorn.setLevel(logging.NOTSET)

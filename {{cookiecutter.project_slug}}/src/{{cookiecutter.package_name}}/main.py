@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     return app
 
 
-# The served app: logging is set up as it is imported, before the server writes its first line.
+# The served app. Logging is set up as it is imported: uvicorn's lines from here on are the
+# service's too.
 configure_logging(get_settings())
 app = create_app()

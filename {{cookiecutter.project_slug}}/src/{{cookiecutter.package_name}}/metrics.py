@@ -108,7 +108,7 @@ class RequestMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 500  # unless a response starts
+        status: int | None = None
 
         async def send_with_status(message: Message) -> None:
             nonlocal status
@@ -118,11 +118,15 @@ class RequestMetrics:
 
         try:
             await self.app(scope, receive, send_with_status)
+        except Exception:
+            status = status or 500  # what middleware.RequestLog answers
+            raise
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
-            method = scope["method"] if scope["method"] in _METHODS else "other"
-            seconds = time.perf_counter() - started
-            REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)
+            if status:  # not a request cancelled before it had an answer: there was none
+                route = getattr(scope.get("route"), "path", "unmatched")
+                method = scope["method"] if scope["method"] in _METHODS else "other"
+                seconds = time.perf_counter() - started
+                REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)
 {%- if not places %}
 
 

@@ -61,7 +61,8 @@ class RequestLog:
                 "status": status,
                 "duration_ms": round((time.perf_counter() - started) * 1000, 2),
             }
-            access_log.info("%s %s %s", scope["method"], path, status, extra=fields)
+            answer = status or "cancelled"  # no status: cancelled before it had an answer
+            access_log.info("%s %s %s", scope["method"], path, answer, extra=fields)
             REQUEST_ID.reset(token)
 
 
