@@ -107,9 +107,14 @@ def throwaway_postgres() -> PostgresServer:
 
 
 def environment(**extra: str) -> dict[str, str]:
-    """This process's environment, minus what would point tools at the template's own venv."""
+    """This process's environment, minus what would point tools at the template's own venv.
+
+    A project's suite runs in a worker process per CPU (`--numprocesses=auto`); here the
+    template's own workers keep the CPUs busy already, two suites at once, so each suite gets
+    one worker, unless PYTEST_XDIST_AUTO_NUM_WORKERS says otherwise.
+    """
     env = {key: value for key, value in os.environ.items() if key != "VIRTUAL_ENV"}
-    return env | extra
+    return {"PYTEST_XDIST_AUTO_NUM_WORKERS": "1"} | env | extra
 
 
 @dataclass
