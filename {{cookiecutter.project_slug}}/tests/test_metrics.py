@@ -121,30 +121,39 @@ async def test_requests_are_counted_by_route_template_method_and_status(
     assert not any("12345" in str(labels) for _, labels in after)
 
 
-async def test_a_request_held_mid_statement_has_one_connection_out_then_none(
-    serve_measured: Serve,
-) -> None:
+@asynccontextmanager
+async def a_write_connection_held(app: FastAPI, client: AsyncClient) -> AsyncIterator[None]:
+    """A request to `app` whose write session holds its connection, mid-statement, until the
+    block ends."""
 {%- if is_async %}
     started, release = anyio.Event(), anyio.Event()
 {%- else %}
     started, release = threading.Event(), threading.Event()
 {%- endif %}
 
-    async with serve_measured() as (app, client):
+    @app.post("/hold")
+    {{ "async " if is_async }}def hold(session: SessionDep) -> None:
+        {{ aw }}session.execute(select(Item.id).limit(1))  # its connection is out now
+        started.set()
+        {{ "await release.wait()" if is_async else "release.wait(timeout=10)" }}
 
-        @app.post("/hold")
-        {{ "async " if is_async }}def hold(session: SessionDep) -> None:
-            {{ aw }}session.execute(select(Item.id).limit(1))  # its connection is out now
-            started.set()
-            {{ "await release.wait()" if is_async else "release.wait(timeout=10)" }}
-
-        before = await scrape(client)
-        async with anyio.create_task_group() as requests:
-            requests.start_soon(client.post, "/hold")
-            with anyio.fail_after(10):
-                {{ "await started.wait()" if is_async else "await anyio.to_thread.run_sync(started.wait)" }}
-            held = await scrape(client)
+    async with anyio.create_task_group() as requests:
+        requests.start_soon(client.post, "/hold")
+        with anyio.fail_after(10):
+            {{ "await started.wait()" if is_async else "await anyio.to_thread.run_sync(started.wait)" }}
+        try:
+            yield
+        finally:
             release.set()
+
+
+async def test_a_request_held_mid_statement_has_one_connection_out_then_none(
+    serve_measured: Serve,
+) -> None:
+    async with serve_measured() as (app, client):
+        before = await scrape(client)
+        async with a_write_connection_held(app, client):
+            held = await scrape(client)
         after = await scrape(client)
 
     out = "db_pool_connections_checked_out"
@@ -161,27 +170,10 @@ async def test_a_request_held_mid_statement_has_one_connection_out_then_none(
 async def test_a_request_that_gets_no_connection_in_time_is_counted_as_a_timeout(
     serve_measured: Serve,
 ) -> None:
-{%- if is_async %}
-    started, release = anyio.Event(), anyio.Event()
-{%- else %}
-    started, release = threading.Event(), threading.Event()
-{%- endif %}
-
     async with serve_measured(pool_size=1, max_overflow=0, pool_timeout=0.2) as (app, client):
-
-        @app.post("/hold")
-        {{ "async " if is_async }}def hold(session: SessionDep) -> None:
-            {{ aw }}session.execute(select(Item.id).limit(1))
-            started.set()
-            {{ "await release.wait()" if is_async else "release.wait(timeout=10)" }}
-
         before = await scrape(client)
-        async with anyio.create_task_group() as requests:
-            requests.start_soon(client.post, "/hold")
-            with anyio.fail_after(10):
-                {{ "await started.wait()" if is_async else "await anyio.to_thread.run_sync(started.wait)" }}
+        async with a_write_connection_held(app, client):
             refused = await client.post("/items", json={"title": "No connection"})
-            release.set()
         after = await scrape(client)
 
     assert refused.status_code == 503

@@ -71,9 +71,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(RoutesFinishFirst)
 {%- endif %}
     if settings.metrics_enabled:
-        app.add_middleware(metrics.RequestMetrics)
         app.include_router(metrics.router)
-    app.add_middleware(RequestLog)  # the outermost: it sees every request, and every error
+    # The outermost: it sees every request, and every error.
+    app.add_middleware(RequestLog, measured=settings.metrics_enabled)
     app.include_router(items.router)
     app.include_router(health.router)
     return app

@@ -11,7 +11,9 @@ adds up every worker's: the README's "Metrics" says how to set it up.
 """
 
 import os
+{%- if not places %}
 import time
+{%- endif %}
 from http import HTTPMethod
 {%- if not places %}
 from typing import Any, ClassVar
@@ -33,7 +35,7 @@ from sqlalchemy import Engine, event
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.pool import {{ "AsyncAdaptedQueuePool" if is_async else "QueuePool" }}
 {%- endif %}
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 _METHODS = frozenset(HTTPMethod)
 
@@ -96,37 +98,12 @@ def worker_stopped() -> None:
         multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
 
 
-class RequestMetrics:
-    """ASGI middleware: each request's time, by the template of the route that answered it
-    (`/items/{item_id}`, never the path itself, which a client chooses)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status: int | None = None
-
-        async def send_with_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_with_status)
-        except Exception:
-            status = status or 500  # what middleware.RequestLog answers
-            raise
-        finally:
-            if status:  # not a request cancelled before it had an answer: there was none
-                route = getattr(scope.get("route"), "path", "unmatched")
-                method = scope["method"] if scope["method"] in _METHODS else "other"
-                seconds = time.perf_counter() - started
-                REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)
+def observe(scope: Scope, status: int, seconds: float) -> None:
+    """A request answered, by the template of the route that answered it (`/items/{item_id}`,
+    never the path itself, which a client chooses); see middleware.RequestLog."""
+    route = getattr(scope.get("route"), "path", "unmatched")
+    method = scope["method"] if scope["method"] in _METHODS else "other"
+    REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)
 {%- if not places %}
 
 

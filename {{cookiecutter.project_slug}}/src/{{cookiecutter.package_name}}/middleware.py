@@ -9,6 +9,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from . import metrics
 from .errors import problem
 from .logs import REQUEST_ID
 
@@ -20,10 +21,12 @@ _CLIENT_ID = re.compile(rb"[A-Za-z0-9._~:/+=@-]{1,128}")
 
 
 class RequestLog:
-    """ASGI middleware: the request's id, its access line, and the 500 of last resort."""
+    """ASGI middleware: the request's id, its access line (and, if `measured`, its metrics),
+    and the 500 of last resort."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, measured: bool = False) -> None:
         self.app = app
+        self.measured = measured
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -55,14 +58,17 @@ class RequestLog:
             # the log; without the query string, which may hold what is not the log's.
             raw = scope.get("raw_path") or scope["path"].encode()
             path = raw.partition(b"?")[0].decode("latin-1")
+            seconds = time.perf_counter() - started
             fields = {
                 "method": scope["method"],
                 "path": path,
                 "status": status,
-                "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+                "duration_ms": round(seconds * 1000, 2),
             }
             answer = status or "cancelled"  # no status: cancelled before it had an answer
             access_log.info("%s %s %s", scope["method"], path, answer, extra=fields)
+            if self.measured and status:
+                metrics.observe(scope, status, seconds)
             REQUEST_ID.reset(token)
 
 
