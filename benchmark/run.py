@@ -2,6 +2,8 @@
 
     uv run python benchmark/run.py [--combination ID] [--baseline REF] [--seconds 4]
                                    [--rounds 3] [--sizes 10000 1000000] [--no-suite]
+                                   [--answer tracing=opentelemetry] [--otlp]
+                                   [--service-env METRICS_ENABLED=true]
 
 For each supported combination: render it, install it as its README says, seed 10,000 items,
 and serve these apps on the same database, each with one uvicorn worker pinned to core 0;
@@ -17,6 +19,12 @@ then seed up to 1,000,000 items and measure again:
   DATABASE_POOLER=transaction, on the same database;
 - baseline (with --baseline REF): the service as the template made it at git revision REF,
   so that a change to the template is measured before and after in one run.
+
+--answer renders the service with another answer to a question that is not the database's or
+the session's (`tracing=opentelemetry`); the baseline keeps its default. --otlp points the
+service at an OTLP/HTTP receiver on loopback (OTEL_EXPORTER_OTLP_ENDPOINT), so that its
+traces are made and sent, as in production. --service-env sets a variable for the service
+alone (METRICS_ENABLED=true), so that it is measured against the baseline without it.
 
 wrk, pinned to core 1, drives each endpoint with 32 connections after a warm-up, in rounds that
 interleave the apps; hey then measures latency at half of each app's own maximum rate. The
@@ -46,11 +54,12 @@ from typing import Any
 
 import chart
 from cookiecutter.main import cookiecutter
-from load import CONNECTIONS, ENDPOINTS, Sample, at_rate, saturate
+from load import CONNECTIONS, ENDPOINTS, LOAD_CORE, Sample, at_rate, saturate
 
 # PgBouncer, started as the template's tests start it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests import pgbouncer
+from tests.test_tracing import otlp_receiver
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE.parent
@@ -75,6 +84,7 @@ class Variant:
     timings: dict[str, float] = field(default_factory=dict)
     baseline: Path | None = None  # the project the template made at the baseline revision
     pooled_url: str | None = None  # the database through PgBouncer in transaction mode
+    service_env: dict[str, str] = field(default_factory=dict)  # --service-env, --otlp
 
     @property
     def id(self) -> str:
@@ -226,6 +236,8 @@ def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
     if app == "pooled":  # the service through PgBouncer
         assert variant.pooled_url
         env = env | {"DATABASE_URL": variant.pooled_url, "DATABASE_POOLER": "transaction"}
+    if app == "service":
+        env = env | variant.service_env
     base = f"http://127.0.0.1:{port}"
     # The service logs a line per request (its default): to a file, not to this terminal.
     log = (project.parent / f"{app}.log").open("ab")
@@ -551,6 +563,25 @@ def main() -> None:
     )
     parser.add_argument("--no-suite", action="store_true", help="do not time the test suite")
     parser.add_argument(
+        "--answer",
+        action="append",
+        default=[],
+        metavar="QUESTION=ANSWER",
+        help="render the service with this answer too (tracing=opentelemetry); not the baseline",
+    )
+    parser.add_argument(
+        "--otlp",
+        action="store_true",
+        help="send the service's traces to an OTLP/HTTP receiver on loopback",
+    )
+    parser.add_argument(
+        "--service-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set this variable for the service alone (METRICS_ENABLED=true)",
+    )
+    parser.add_argument(
         "--results",
         type=Path,
         default=chart.RESULTS,
@@ -563,12 +594,21 @@ def main() -> None:
     report: list[str] = []
     summary: list[str] = []
     chosen = [c for c in COMBINATIONS if combination_id(c) in (args.combination or [])]
-    with tempfile.TemporaryDirectory(prefix="benchmark-") as workdir:
+    others = dict(answer.split("=", 1) for answer in args.answer)
+    service_env = dict(variable.split("=", 1) for variable in args.service_env)
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="benchmark-") as workdir:
+        if args.otlp:
+            # The receiver's threads on the load's core, not the service's (threads started
+            # from here take this thread's cores).
+            os.sched_setaffinity(0, {int(LOAD_CORE)})
+            service_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = stack.enter_context(otlp_receiver())[0]
         baseline = template_at(args.baseline, Path(workdir)) if args.baseline else None
         for combination in chosen or COMBINATIONS:
+            combination = combination | others
             name = combination_id(combination).replace(":", "_")
             say(f"{combination_id(combination)}: rendering and installing")
             with prepared(combination, Path(workdir) / name, baseline) as variant:
+                variant.service_env = service_env
                 by_size: dict[int, Results] = {}
                 sizes = sorted(args.sizes)
                 for n, items in enumerate(sizes):

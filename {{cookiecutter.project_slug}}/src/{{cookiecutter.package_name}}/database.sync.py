@@ -34,7 +34,7 @@ from sqlalchemy.pool import QueuePool
 {%- endif %}
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import dialect, logs, metrics
+from . import dialect, logs, metrics{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
 from .settings import Settings
 
 # A session that may write, as only `get_session` hands out. Data access that writes takes a
@@ -137,18 +137,30 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
     threads = int(to_thread.current_default_thread_limiter().total_tokens)
     writer = create_db_engine(settings, pool_size=threads, max_overflow=-1)
     reader = create_db_engine(settings, read_only=True, pool_size=threads, max_overflow=-1)
+{%- if cookiecutter.tracing == "opentelemetry" %}
+    tracing.trace_statements(writer, reader)
+{%- endif %}
     try:
         yield database_for(writer, reader)
     finally:
+{%- if cookiecutter.tracing == "opentelemetry" %}
+        tracing.stop_tracing_statements()
+{%- endif %}
         writer.dispose()
         reader.dispose()
 {%- else %}
     writer = create_db_engine(settings)
     reader = create_db_engine(settings, read_only=True)
+{%- if cookiecutter.tracing == "opentelemetry" %}
+    tracing.trace_statements(writer, reader)
+{%- endif %}
     try:
         places = settings.pool_size + settings.max_overflow
         yield database_for(writer, reader, places=places, measured=settings.metrics_enabled)
     finally:
+{%- if cookiecutter.tracing == "opentelemetry" %}
+        tracing.stop_tracing_statements()
+{%- endif %}
         writer.dispose()
         reader.dispose()
 {%- endif %}
@@ -166,7 +178,7 @@ def _database(request: Request) -> Database:
 async def get_session(request: Request) -> AsyncIterator[WriteSession]:
     """A unit of work per request: commit on success, roll back on error."""
     database = _database(request)
-    async with database.write_turn:
+    async with {{ "tracing.transaction(), " if cookiecutter.tracing == "opentelemetry" }}database.write_turn:
         with database.unit_of_work() as session:
             try:
                 yield session
@@ -191,6 +203,9 @@ async def get_session(request: Request) -> AsyncIterator[WriteSession]:
     """A unit of work per request: commit on success, roll back on error."""
     database = _database(request)
     async with (
+{%- if cookiecutter.tracing == "opentelemetry" %}
+        tracing.transaction(),
+{%- endif %}
         _place(database.places, database.wait, "write" if database.measured else None),
         _ending_in_own_thread(database.unit_of_work()) as session,
     ):

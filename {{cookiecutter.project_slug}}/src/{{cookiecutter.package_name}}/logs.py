@@ -1,6 +1,6 @@
 """The log: every logger's lines (the service's, uvicorn's, SQLAlchemy's) through one handler,
 as text for a terminal or one JSON object per line for a log collector (LOG_FORMAT), each line
-written during a request with that request's id."""
+written during a request with that request's id{{ " and its trace's" if cookiecutter.tracing == "opentelemetry" }}."""
 
 import logging
 import sys
@@ -9,6 +9,9 @@ from typing import TextIO
 
 import structlog
 from fastapi.exceptions import RequestValidationError
+{%- if cookiecutter.tracing == "opentelemetry" %}
+from opentelemetry import trace
+{%- endif %}
 from starlette.exceptions import HTTPException
 from structlog.typing import EventDict, Processor
 
@@ -36,6 +39,9 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[
             _add_request_id,
+{%- if cookiecutter.tracing == "opentelemetry" %}
+            _add_trace_id,
+{%- endif %}
             structlog.stdlib.add_log_level,
             structlog.stdlib.add_logger_name,
             structlog.stdlib.ExtraAdder(ACCESS_FIELDS),
@@ -70,11 +76,25 @@ def _add_request_id(_logger: object, _method: str, event: EventDict) -> EventDic
     return event
 
 
-def rolled_back(error: BaseException) -> None:
-    """Say that a request's writes are rolled back, and why: at DEBUG for a client's error that
-    its access line shows already (a 404, a 422), at INFO for any other."""
-    client_error = isinstance(error, RequestValidationError) or (
+{%- if cookiecutter.tracing == "opentelemetry" %}
+
+
+def _add_trace_id(_logger: object, _method: str, event: EventDict) -> EventDict:
+    if (span := trace.get_current_span().get_span_context()).is_valid:
+        event["trace_id"] = trace.format_trace_id(span.trace_id)
+    return event
+{%- endif %}
+
+
+def client_error(error: BaseException) -> bool:
+    """Whether `error` is a client's (a 404, a 422), which its response says all about."""
+    return isinstance(error, RequestValidationError) or (
         isinstance(error, HTTPException) and error.status_code < 500
     )
-    level = logging.DEBUG if client_error else logging.INFO
+
+
+def rolled_back(error: BaseException) -> None:
+    """Say that a request's writes are rolled back, and why: at DEBUG for a client's error that
+    its access line shows already, at INFO for any other."""
+    level = logging.DEBUG if client_error(error) else logging.INFO
     logger.log(level, "The request failed (%s): its writes are rolled back", type(error).__name__)

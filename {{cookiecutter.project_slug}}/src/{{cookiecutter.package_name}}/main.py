@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager, contextmanager, nullcontext
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
 
-from . import metrics
+from . import metrics{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
 from .database import Database{{ ", RoutesFinishFirst" if cookiecutter | session_style == "sync" }}, open_database
 from .errors import install_error_handlers
 from .logs import configure_logging
@@ -63,6 +63,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         description={{ cookiecutter.description | string_literal }},
         lifespan=None if database else lifespan,
         generate_unique_id_function=operation_id,
+{%- if cookiecutter.tracing == "opentelemetry" %}
+        telemetry=tracing.TELEMETRY,
+{%- endif %}
     )
     if database:
         app.state.database = database
@@ -82,4 +85,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 # The served app. Logging is set up as it is imported: uvicorn's lines from here on are the
 # service's too.
 configure_logging(get_settings())
+{%- if cookiecutter.tracing == "opentelemetry" %}
+tracing.configure_tracing()
+{%- endif %}
 app = create_app()
