@@ -3,7 +3,7 @@
 """Prometheus metrics, served at GET /metrics when METRICS_ENABLED=true: the requests, by route
 template, method and status; and for each pool (`write`, `read`), the connections checked out,
 its size, its overflow in use, the time requests wait for a connection, the waits that time
-out, and the transactions committed and rolled back.
+out; and the writes' transactions committed and rolled back.
 
 With several worker processes, each keeps its figures in PROMETHEUS_MULTIPROC_DIR (an empty
 directory that exists before the service starts), and a scrape, whichever worker answers it,
@@ -14,6 +14,7 @@ import os
 {%- if not places %}
 import time
 {%- endif %}
+from functools import cache
 from http import HTTPMethod
 {%- if not places %}
 from typing import Any, ClassVar
@@ -75,7 +76,7 @@ TIMEOUTS = Counter(
 )
 TRANSACTIONS = Counter(
     "db_transactions",
-    "Transactions ended, by outcome: commit or rollback",
+    "Transactions of the requests that write, by outcome: commit or rollback",
     ["pool", "outcome"],
 )
 
@@ -103,7 +104,18 @@ def observe(scope: Scope, status: int, seconds: float) -> None:
     never the path itself, which a client chooses); see middleware.RequestLog."""
     route = getattr(scope.get("route"), "path", "unmatched")
     method = scope["method"] if scope["method"] in _METHODS else "other"
-    REQUEST_SECONDS.labels(method, route, str(status)).observe(seconds)
+    _requests(method, route, status).observe(seconds)
+
+
+# A metric's labelled series, looked up once (the labels are bounded: methods, routes, statuses).
+@cache
+def _requests(method: str, route: str, status: int) -> Histogram:
+    return REQUEST_SECONDS.labels(method, route, str(status))
+
+
+@cache
+def _waits(pool: str) -> Histogram:
+    return WAIT_SECONDS.labels(pool)
 {%- if not places %}
 
 
@@ -120,7 +132,7 @@ class TimedPool({{ "AsyncAdaptedQueuePool" if is_async else "QueuePool" }}):
             TIMEOUTS.labels(self.metrics_name).inc()
             raise
         finally:
-            WAIT_SECONDS.labels(self.metrics_name).observe(time.perf_counter() - started)
+            _waits(self.metrics_name).observe(time.perf_counter() - started)
 
 
 class WritePool(TimedPool):
@@ -136,7 +148,8 @@ POOLS: dict[str, type[TimedPool]] = {"write": WritePool, "read": ReadPool}
 
 
 def watch(engine: Engine, pool: str) -> None:
-    """Count `engine`'s connections in and out of its pool, and its transactions."""
+    """Count `engine`'s connections in and out of its pool, and, for the writes, its
+    transactions."""
     SIZE.labels(pool).set(engine.pool.size())  # type: ignore[attr-defined]
     checked_out, overflow = CHECKED_OUT.labels(pool), OVERFLOW.labels(pool)
 
@@ -150,16 +163,19 @@ def watch(engine: Engine, pool: str) -> None:
 
     event.listen(engine, "checkout", lent)
     event.listen(engine, "checkin", returned)
-    committed = TRANSACTIONS.labels(pool, "commit")
-    rolled_back = TRANSACTIONS.labels(pool, "rollback")
-    event.listen(engine, "commit", lambda _connection: committed.inc())
-    event.listen(engine, "rollback", lambda _connection: rolled_back.inc())
+    if pool == "write":
+        # Only the writes' transactions: a listener of an engine's connection events makes
+        # SQLAlchemy dispatch events around every statement it runs, a read's too.
+        committed = TRANSACTIONS.labels(pool, "commit")
+        rolled_back = TRANSACTIONS.labels(pool, "rollback")
+        event.listen(engine, "commit", lambda _connection: committed.inc())
+        event.listen(engine, "rollback", lambda _connection: rolled_back.inc())
 {%- if places %}
 
 
 def waited(pool: str, seconds: float, *, timed_out: bool) -> None:
     """A request's wait for its place in line for a connection (see database.Database)."""
-    WAIT_SECONDS.labels(pool).observe(seconds)
+    _waits(pool).observe(seconds)
     if timed_out:
         TIMEOUTS.labels(pool).inc()
 {%- endif %}
