@@ -6,8 +6,10 @@ and the test still leaves nothing behind. Where the database comes from is in
 `database_fixtures.py`; the engine, the transaction and the app, in `session_fixtures.py`.
 """
 
+import io
+import json
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,9 @@ from fastapi import FastAPI
 from httpx2 import ASGITransport, AsyncClient
 from sqlalchemy import Connection, Engine, event, inspect
 from sqlalchemy.orm import Session, SessionTransaction
+
+from {{ cookiecutter.package_name }}.logs import configure_logging
+from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 pytest_plugins = ["database_fixtures", "session_fixtures"]
 
@@ -112,3 +117,16 @@ def cancel_at_random_moments() -> Callable[[FastAPI], Awaitable[None]]:
                 assert status == 200, f"{chosen} cancelled at {delay:.4f} s"
 
     return cancel
+
+
+@pytest.fixture
+def log(settings: Settings) -> Iterator[Callable[[], list[dict[str, Any]]]]:
+    """The log in JSON, everything from DEBUG up and every SQL statement: what it has so far.
+    (Asked for before the app, so that the app's connections log their statements.)"""
+    stream = io.StringIO()
+    configure_logging(
+        settings.model_copy(update={"log_format": "json", "log_level": "DEBUG", "log_sql": True}),
+        stream,
+    )
+    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
+    configure_logging(get_settings())  # as the service's import left it

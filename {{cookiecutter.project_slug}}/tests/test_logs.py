@@ -6,7 +6,7 @@ import io
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -19,20 +19,7 @@ from {{ cookiecutter.package_name }}.logs import configure_logging
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
-Lines = Callable[[], list[dict[str, Any]]]
-
-
-@pytest.fixture
-def log(settings: Settings) -> Iterator[Lines]:
-    """The log in JSON, everything from DEBUG up and every SQL statement: what it has so far.
-    (Asked for before the app, so that the app's connections log their statements.)"""
-    stream = io.StringIO()
-    configure_logging(
-        settings.model_copy(update={"log_format": "json", "log_level": "DEBUG", "log_sql": True}),
-        stream,
-    )
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    configure_logging(get_settings())  # as the service's import left it
+Lines = Callable[[], list[dict[str, Any]]]  # conftest's `log`
 
 
 def of_request(lines: list[dict[str, Any]], request_id: str) -> list[dict[str, Any]]:

@@ -4,7 +4,6 @@
 and its log lines carry its trace's id. (The template's own tests send them, from a served
 project, to a real OTLP receiver.)"""
 
-import io
 import json
 import os
 import secrets
@@ -25,9 +24,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanContext, SpanKind, StatusCode
 
 from {{ cookiecutter.package_name }}.database import create_db_engine, open_database
-from {{ cookiecutter.package_name }}.logs import configure_logging
 from {{ cookiecutter.package_name }}.main import create_app
-from {{ cookiecutter.package_name }}.settings import Settings, get_settings
+from {{ cookiecutter.package_name }}.settings import Settings
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +78,16 @@ def children(spans: list[ReadableSpan], parent: ReadableSpan) -> list[ReadableSp
     return [span for span in spans if span_id(span.parent) == span_id(parent.context)]
 
 
+def server_span(spans: list[ReadableSpan]) -> ReadableSpan:
+    [server] = [span for span in spans if span.kind == SpanKind.SERVER]
+    return server
+
+
+def transaction_span(spans: list[ReadableSpan], server: ReadableSpan) -> ReadableSpan:
+    [transaction] = [span for span in children(spans, server) if span.name == "transaction"]
+    return transaction
+
+
 def statements(spans: list[ReadableSpan]) -> list[str]:
     return [str(sql) for span in spans if (sql := (span.attributes or {}).get("db.statement"))]
 
@@ -93,12 +101,12 @@ async def test_a_write_s_span_holds_its_transaction_which_holds_its_statements(
 
     assert response.status_code == 201
     spans = caller.spans(exporter)
-    [server] = [span for span in spans if span.kind == SpanKind.SERVER]
+    server = server_span(spans)
     assert span_id(server.parent) == caller.span_id
     assert server.attributes is not None
     assert server.attributes["http.route"] == "/items"
     assert server.attributes["http.response.status_code"] == 201
-    [transaction] = [span for span in children(spans, server) if span.name == "transaction"]
+    transaction = transaction_span(spans, server)
     assert transaction.attributes == {"transaction.outcome": "commit"}
     assert transaction.status.status_code == StatusCode.UNSET
     inserts = [s for s in statements(children(spans, transaction)) if s.startswith("INSERT")]
@@ -119,7 +127,7 @@ async def test_a_read_s_statements_are_children_of_its_span_with_its_route_templ
 
     assert response.status_code == 200
     spans = caller.spans(exporter)
-    [server] = [span for span in spans if span.kind == SpanKind.SERVER]
+    server = server_span(spans)
     assert server.attributes is not None
     assert server.attributes["http.route"] == "/items/{item_id}"  # never the id itself
     assert [span.name for span in spans if span.name == "transaction"] == []
@@ -137,8 +145,8 @@ async def test_a_failed_write_s_transaction_is_rolled_back_and_only_a_server_err
 
     assert taken.status_code == 409
     spans = caller.spans(exporter)
-    [server] = [span for span in spans if span.kind == SpanKind.SERVER]
-    [transaction] = [span for span in children(spans, server) if span.name == "transaction"]
+    server = server_span(spans)
+    transaction = transaction_span(spans, server)
     assert transaction.attributes == {"transaction.outcome": "rollback"}
     assert transaction.status.status_code == StatusCode.ERROR  # a conflict the database found
     assert server.status.status_code == StatusCode.UNSET  # a 4xx is the client's
@@ -148,16 +156,6 @@ async def test_a_failed_write_s_transaction_is_rolled_back_and_only_a_server_err
     [transaction] = [span for span in missing.spans(exporter) if span.name == "transaction"]
     assert transaction.attributes == {"transaction.outcome": "rollback"}
     assert transaction.status.status_code == StatusCode.UNSET  # a 404: the client's error
-
-
-@pytest.fixture
-def log() -> Iterator[Callable[[], list[dict[str, Any]]]]:
-    """The log in JSON: what it has so far."""
-    stream = io.StringIO()
-    settings = get_settings().model_copy(update={"log_format": "json", "log_sql": True})
-    configure_logging(settings, stream)
-    yield lambda: [json.loads(line) for line in stream.getvalue().splitlines()]
-    configure_logging(get_settings())  # as the service's import left it
 
 
 async def test_every_line_a_request_writes_carries_its_trace_id(
