@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, nullcontext
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from . import metrics{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
@@ -75,8 +76,20 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 {%- endif %}
     if settings.metrics_enabled:
         app.include_router(metrics.router)
-    # The outermost: it sees every request, and every error.
+    # It sees every request, and every error.
     app.add_middleware(RequestLog, measured=settings.metrics_enabled)
+    if settings.cors_origins:
+        # Outside the log, so that even its 500 of last resort can be read by a browser page.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            # With Accept and Content-Type, which Starlette allows of itself.
+            allow_headers=["X-Request-ID"{{ ', "traceparent", "tracestate"' if cookiecutter.tracing == "opentelemetry" }}],
+            # Headers a page may read: a browser hides any other, the next page's Link too.
+            expose_headers=["Link", "X-Request-ID"],
+            max_age=600,  # seconds a browser may reuse a preflight's answer
+        )
     app.include_router(items.router)
     app.include_router(health.router)
     return app

@@ -2,11 +2,12 @@
 {%- set is_async = cookiecutter | session_style == "async" -%}
 """Settings, read from the environment or from a `.env` file in the working directory."""
 
+import re
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 {% if sqlite %}
@@ -17,6 +18,22 @@ EXAMPLE_URL = "postgresql://user:password@localhost:5432/items"
 DRIVER = "{{ 'postgresql+asyncpg' if is_async else 'postgresql+psycopg' }}"
 {%- endif %}
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+
+
+def _comma_separated(value: object) -> object:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+def _origin(value: str) -> str:
+    """A browser's Origin header is a scheme, a host and a port, no path: nothing else matches."""
+    if value != "*" and not re.fullmatch(r"https?://[^/?#\s]+", value):
+        raise ValueError(f"expected an origin like https://app.example.com, got {value!r}")
+    return value
+
+
+Origin = Annotated[str, AfterValidator(_origin)]
 
 
 class Settings(BaseSettings):
@@ -67,6 +84,9 @@ class Settings(BaseSettings):
     log_sql: bool = False
     # Serve Prometheus metrics at GET /metrics (see `metrics.py`): inside the network only.
     metrics_enabled: bool = False
+    # The web origins whose pages may call the API from a browser (CORS), separated by commas;
+    # none by default.
+    cors_origins: Annotated[list[Origin], NoDecode, BeforeValidator(_comma_separated)] = []
 {%- if sqlite %}
 
     @field_validator("database_url")
