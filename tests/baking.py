@@ -176,20 +176,32 @@ class Project:
     @contextmanager
     def serving(self, env: dict[str, str], log: Path) -> Iterator[str]:
         """Serve the project with its README's command, on a free port; yield its base URL."""
+        with self.server(env, log) as (base, _):
+            yield base
+
+    @contextmanager
+    def server(
+        self, env: dict[str, str], log: Path, *options: str, **popen: Any
+    ) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+        """Serve the project with its README's command and `options` after it, on a free port,
+        until it answers; yield its base URL and its process, stopped (SIGTERM) at the end."""
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
-        command = [*self.readme_command("serve on http://127.0.0.1:8000"), "--port", str(port)]
+        command = [*self.readme_command("serve on http://127.0.0.1:8000"), *options]
+        command += ["--port", str(port)]
         base = f"http://127.0.0.1:{port}"
         with log.open("w") as output:
-            server = subprocess.Popen(command, cwd=self.path, env=env, stdout=output, stderr=output)
+            server = subprocess.Popen(
+                command, cwd=self.path, env=env, stdout=output, stderr=output, **popen
+            )
             try:
                 deadline = time.monotonic() + 30
                 while not _answers(f"{base}/health/ready"):
                     assert server.poll() is None, f"the server stopped:\n{log.read_text()}"
                     assert time.monotonic() < deadline, f"no answer in 30 s:\n{log.read_text()}"
                     time.sleep(0.1)
-                yield base
+                yield base, server
             finally:
                 server.terminate()
                 server.wait(timeout=10)

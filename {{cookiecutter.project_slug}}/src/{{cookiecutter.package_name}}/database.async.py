@@ -24,8 +24,9 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.pool import QueuePool
 
-from . import dialect, logs, metrics{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
+from . import dialect, logs, metrics, shutdown{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
 from .settings import Settings
 
 # A session that may write, as only `get_session` hands out. Data access that writes takes a
@@ -104,8 +105,15 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
 {%- if cookiecutter.tracing == "opentelemetry" %}
         tracing.stop_tracing_statements()
 {%- endif %}
+        # A request cancelled at the server's shutdown bound has its statement cancelled with
+        # it{{ " (asyncpg tells the server)" if not sqlite else "" }}, and rolls back.
+        await shutdown.connections_returned([_pool(writer), _pool(reader)])
         await writer.dispose()
         await reader.dispose()
+
+
+def _pool(engine: AsyncEngine) -> QueuePool:
+    return cast(QueuePool, engine.pool)
 
 
 def _database(request: Request) -> Database:

@@ -29,12 +29,10 @@ from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 {%- endif %}
 from sqlalchemy.orm import Session, sessionmaker
-{%- if not sqlite %}
 from sqlalchemy.pool import QueuePool
-{%- endif %}
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from . import dialect, logs, metrics{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
+from . import dialect, logs, metrics, shutdown{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
 from .settings import Settings
 
 # A session that may write, as only `get_session` hands out. Data access that writes takes a
@@ -146,6 +144,9 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
 {%- if cookiecutter.tracing == "opentelemetry" %}
         tracing.stop_tracing_statements()
 {%- endif %}
+        # A write cancelled at the server's shutdown bound while it waits for SQLite's lock
+        # waits no longer than BUSY_TIMEOUT.
+        await shutdown.connections_returned([_pool(writer), _pool(reader)])
         writer.dispose()
         reader.dispose()
 {%- else %}
@@ -161,9 +162,20 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
 {%- if cookiecutter.tracing == "opentelemetry" %}
         tracing.stop_tracing_statements()
 {%- endif %}
+        # A route cancelled at the server's shutdown bound goes on in its thread: its statement
+        # is cancelled on the server (it may be waiting for a lock), so that it rolls back.
+        engines = (writer, reader)
+        await shutdown.connections_returned(
+            [_pool(engine) for engine in engines],
+            interrupt=partial(to_thread.run_sync, partial(dialect.interrupt, *engines)),
+        )
         writer.dispose()
         reader.dispose()
 {%- endif %}
+
+
+def _pool(engine: Engine) -> QueuePool:
+    return cast(QueuePool, engine.pool)
 
 
 def _database(request: Request) -> Database:

@@ -1,7 +1,12 @@
 """What PostgreSQL needs of the engines, of each connection they open, and of the columns."""
-
+{% if cookiecutter | session_style == "sync" %}
+import weakref
+from contextlib import suppress
+{%- endif %}
 from typing import Any
-
+{% if cookiecutter | session_style == "sync" %}
+import psycopg
+{%- endif %}
 from sqlalchemy import DateTime, Engine, Index, MetaData, event
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.schema import ColumnCollectionConstraint
@@ -77,6 +82,13 @@ def prepare(engine: Engine, *, read_only: bool) -> None:
             return dialect.connect(*cargs, **cparams)
         except OSError as error:
             raise dialect.loaded_dbapi.OperationalError(str(error)) from error
+{%- else %}
+
+    opened = _opened.setdefault(engine, weakref.WeakSet())
+
+    @event.listens_for(engine, "connect")
+    def _remember(dbapi_connection: Any, _record: Any) -> None:
+        opened.add(dbapi_connection)
 {%- endif %}
 
     # Behind a pooler, the engine begins each transaction read-only (see engine_options).
@@ -92,6 +104,22 @@ def prepare(engine: Engine, *, read_only: bool) -> None:
         cursor.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         cursor.close()
         dbapi_connection.autocommit = autocommit
+{%- if cookiecutter | session_style == "sync" %}
+
+
+# The connections each engine has open, for `interrupt`.
+_opened: weakref.WeakKeyDictionary[Engine, weakref.WeakSet[Any]] = weakref.WeakKeyDictionary()
+
+
+def interrupt(*engines: Engine) -> None:
+    """Ask the server to cancel the statement each connection of `engines` is running, if any
+    (it is in a route's thread, and may wait for a lock as long as another transaction holds
+    it): the statement fails, and its transaction is rolled back."""
+    for engine in engines:
+        for connection in list(_opened.get(engine, ())):
+            with suppress(psycopg.Error):  # the server cannot be reached: nothing runs there
+                connection.cancel_safe(timeout=1)
+{%- endif %}
 
 
 # SQLSTATE codes of a server that cannot serve: class 08, connection exceptions; class 53, too

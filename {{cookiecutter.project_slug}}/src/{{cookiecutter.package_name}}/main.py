@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
-from . import metrics{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
+from . import metrics, shutdown{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
 from .database import Database{{ ", RoutesFinishFirst" if cookiecutter | session_style == "sync" }}, open_database
 from .errors import install_error_handlers
 from .logs import configure_logging
@@ -51,10 +51,16 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        def stopping() -> None:
+            app.state.stopping = True  # readiness fails from now on
+
         async with open_database(settings) as opened:
             app.state.database = opened
             await health.log_readiness(opened)
-            with tuned_garbage_collector() if settings.tune_gc else nullcontext():
+            with (
+                shutdown.on_stop_signal(stopping),
+                tuned_garbage_collector() if settings.tune_gc else nullcontext(),
+            ):
                 yield
         if settings.metrics_enabled:
             metrics.worker_stopped()
@@ -68,6 +74,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         telemetry=tracing.TELEMETRY,
 {%- endif %}
     )
+    app.state.stopping = False
     if database:
         app.state.database = database
     install_error_handlers(app)

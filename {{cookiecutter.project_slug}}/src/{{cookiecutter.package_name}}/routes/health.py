@@ -6,7 +6,8 @@
 failure means the process should be restarted. `GET /health/ready` answers 200 only when the
 database answers and its schema is at the head of the project's migrations (or ahead of it,
 migrated first by a newer version of the service): a failure means requests should go
-elsewhere for now. It reads through a read session, as any request does, so it waits no
+elsewhere for now; so it does from the moment the service is told to stop (SIGTERM), while
+the requests in flight finish. It reads through a read session, as any request does, so it waits no
 longer than they do for a connection{% if cookiecutter.database == "postgresql" %}; the server gives up on its query after READY_TIMEOUT{% else %}, and for SQLite's locks{% endif %}.
 """
 
@@ -22,7 +23,7 @@ from alembic.util import CommandError
 {%- if not is_async %}
 from anyio import to_thread
 {%- endif %}
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import text
@@ -61,8 +62,11 @@ async def liveness() -> Health:
 
 
 @router.get("/ready", response_model=Health, responses=error_responses(503))
-{{ "async " if is_async }}def readiness(session: ReadSessionDep) -> Health | JSONResponse:
-    """Answer 200 when the database answers and its schema is one this code can work with."""
+{{ "async " if is_async }}def readiness(request: Request, session: ReadSessionDep) -> Health | JSONResponse:
+    """Answer 200 when the database answers and its schema is one this code can work with, and
+    the service is not stopping."""
+    if request.app.state.stopping:
+        return unavailable("The service is stopping")
     problem = {{ aw }}why_not_ready(session)
     return unavailable(problem) if problem else Health(status="ok")
 

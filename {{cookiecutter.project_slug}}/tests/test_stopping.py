@@ -1,0 +1,73 @@
+{%- set is_async = cookiecutter | session_style == "async" -%}
+"""Told to stop, the service fails readiness at once, so that traffic goes elsewhere while its
+requests finish; liveness holds until it exits. (Serving and stopping it under uvicorn, with
+requests in flight, is the template's test.)"""
+
+import asyncio
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from httpx2 import ASGITransport, AsyncClient
+from sqlalchemy import text
+
+from {{ cookiecutter.package_name }}.database import open_database
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.settings import Settings
+
+Lines = Callable[[], list[dict[str, Any]]]  # conftest's `log`
+
+
+async def test_readiness_fails_from_the_stop_signal_on_and_the_server_still_gets_it(
+    settings: Settings, engine: Any
+) -> None:
+    app = create_app(settings)  # its own database, opened by its lifespan, as when served
+    received: list[int] = []
+
+    def server_handler(number: int, _frame: Any) -> None:  # as uvicorn's: it stops the server
+        received.append(number)
+
+    previous = signal.signal(signal.SIGTERM, server_handler)
+    try:
+        async with (
+            app.router.lifespan_context(app),
+            AsyncClient(transport=ASGITransport(app=app), base_url="http://testserver") as client,
+        ):
+            before = await client.get("/health/ready")
+            signal.raise_signal(signal.SIGTERM)
+            ready, live = await client.get("/health/ready"), await client.get("/health/live")
+        after_lifespan = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    assert before.status_code == 200
+    assert ready.status_code == 503
+    assert ready.json()["detail"].startswith("The service is stopping")
+    assert live.status_code == 200
+    assert received == [signal.SIGTERM]  # handed on to the server's handler
+    assert after_lifespan is server_handler  # put back as the lifespan ended
+
+
+async def close_with_a_connection_in_use(settings: Settings, *, returned: bool) -> None:
+    async with open_database(settings) as database:
+        session = database.session_factory()
+        {{ "await " if is_async }}session.execute(text("SELECT 1"))  # holds its connection
+        if returned:
+            loop = asyncio.get_running_loop()
+            loop.call_later(0.1, {{ "asyncio.ensure_future, session.close()" if is_async else "session.close" }})
+    {{ "await " if is_async }}session.close()
+
+
+async def test_the_engines_wait_for_a_connection_still_in_use_then_go_without_it(
+    settings: Settings, engine: Any, log: Lines
+) -> None:
+    """As after the server cancelled a request at its shutdown bound: a connection that comes
+    back within the grace is waited for; one that does not is left to the database."""
+    await close_with_a_connection_in_use(settings, returned=True)
+    await close_with_a_connection_in_use(settings, returned=False)
+    events = [line["event"] for line in log() if line["logger"].endswith(".shutdown")]
+
+    in_use = "Stopping with 1 database connections in use: rolling them back"
+    assert events[:2] == [in_use, in_use]
+    assert len(events) == 3
+    assert events[2].startswith("1 database connections still in use after 0.5 seconds")
