@@ -10,9 +10,7 @@ import json
 import signal
 import sqlite3
 import time
-from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from urllib.request import Request, urlopen
@@ -101,15 +99,14 @@ def left_on_the_server(lock: Lock) -> list[tuple[Any, ...]]:
         return rows
 
 
-@contextmanager
 def stopped_while_a_write_waits(
     project: Project, env: dict[str, str], log: Path, *, release: bool
-) -> Iterator[tuple[int | str, float, str]]:
+) -> tuple[int | str, float, str]:
     """Serve, create an item, hold a lock its update must wait for, send the update, then
     SIGTERM; release the lock RELEASED_AFTER seconds later (`release`) or only once the
     process has exited. The server starts as the first process of a container does, SIGTERM's
     default action ignored (uvicorn raises it again as it ends): it must end by itself, not be
-    killed by its own signal with requests still running. Yield the update's answer, the
+    killed by its own signal with requests still running. Return the update's answer, the
     seconds from SIGTERM to exit, and the item's title as stored."""
     url = env["DATABASE_URL"]
     options = ("--timeout-graceful-shutdown", str(BOUND))
@@ -134,7 +131,7 @@ def stopped_while_a_write_waits(
             if not url.startswith("sqlite"):
                 assert left_on_the_server(lock) == [], "the service's connections outlived it"
             lock.release()
-    yield answer, seconds, title(url, 1)
+    return answer, seconds, title(url, 1)
 
 
 @pytest.mark.defaults_only
@@ -147,8 +144,7 @@ def test_a_request_in_flight_at_sigterm_finishes_and_is_stored(
         env["BUSY_TIMEOUT"] = str(BOUND + 30)  # the write waits as long as the lock is held
     log = tmp_path / "server.log"
 
-    with stopped_while_a_write_waits(project, env, log, release=True) as (answer, seconds, stored):
-        pass
+    answer, seconds, stored = stopped_while_a_write_waits(project, env, log, release=True)
 
     assert (answer, stored) == (200, "After"), log.read_text()
     assert seconds < RELEASED_AFTER + 1, log.read_text()  # it left as soon as it was done
@@ -169,8 +165,7 @@ def test_a_request_still_running_at_the_bound_is_rolled_back_and_the_process_exi
         limit = BOUND + 2 + 1
     log = tmp_path / "server.log"
 
-    with stopped_while_a_write_waits(project, env, log, release=False) as (answer, seconds, stored):
-        pass
+    answer, seconds, stored = stopped_while_a_write_waits(project, env, log, release=False)
 
     # A 500 where the server cancels an async route: uvicorn's answer to the cancellation.
     assert answer in (500, 503, "closed"), log.read_text()

@@ -5,12 +5,14 @@ requests in flight, is the template's test.)"""
 
 import asyncio
 import signal
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from httpx2 import ASGITransport, AsyncClient
 from sqlalchemy import text
 
+from {{ cookiecutter.package_name }} import shutdown
 from {{ cookiecutter.package_name }}.database import open_database
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -71,3 +73,34 @@ async def test_the_engines_wait_for_a_connection_still_in_use_then_go_without_it
     assert events[:2] == [in_use, in_use]
     assert len(events) == 3
     assert events[2].startswith("1 database connections still in use after 0.5 seconds")
+
+
+def test_the_signal_takes_its_default_course_where_no_handler_was_there() -> None:
+    """Ignored before (as by a container's first process), it is noted, then ignored still."""
+    noted: list[bool] = []
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        with shutdown.on_stop_signal(lambda: noted.append(True)):
+            signal.raise_signal(signal.SIGTERM)
+        after = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+    assert noted == [True]
+    assert after == signal.SIG_IGN
+
+
+def test_outside_the_main_thread_no_handler_is_set() -> None:
+    """Python lets only the main thread set a handler (a test client runs the lifespan in
+    another): the signal stays the server's."""
+    inside: list[Any] = []
+
+    def lifespan() -> None:
+        with shutdown.on_stop_signal(lambda: None):
+            inside.append(signal.getsignal(signal.SIGTERM))
+
+    thread = threading.Thread(target=lifespan)
+    thread.start()
+    thread.join()
+
+    assert inside == [signal.getsignal(signal.SIGTERM)]

@@ -164,10 +164,8 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
 {%- endif %}
         # A route cancelled at the server's shutdown bound goes on in its thread: its statement
         # is cancelled on the server (it may be waiting for a lock), so that it rolls back.
-        engines = (writer, reader)
         await shutdown.connections_returned(
-            [_pool(engine) for engine in engines],
-            interrupt=partial(to_thread.run_sync, partial(dialect.interrupt, *engines)),
+            [_pool(writer), _pool(reader)], interrupt=partial(dialect.interrupt, writer, reader)
         )
         writer.dispose()
         reader.dispose()

@@ -1,3 +1,4 @@
+{%- set interrupts = cookiecutter.database == "postgresql" and cookiecutter | session_style == "sync" -%}
 """Stopping in order: readiness fails from the moment the server is told to stop, and the engines
 are disposed of only once the requests are done with their connections (see "Stopping" in the
 README)."""
@@ -5,12 +6,12 @@ README)."""
 import logging
 import signal
 import threading
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from anyio import move_on_after, sleep
+from anyio import move_on_after, sleep{{ ", to_thread" if interrupts }}
 from sqlalchemy.pool import QueuePool
 
 logger = logging.getLogger(__name__)
@@ -48,18 +49,23 @@ def on_stop_signal(callback: Callable[[], None]) -> Iterator[None]:
                 signal.signal(number, handler or signal.SIG_DFL)
 
 
-async def connections_returned(
-    pools: Sequence[QueuePool], interrupt: Callable[[], Awaitable[None]] | None = None
-) -> None:
+{% if interrupts -%}
+async def connections_returned(pools: Sequence[QueuePool], interrupt: Callable[[], None]) -> None:
     """Wait until no connection of `pools` is in use, for GRACE seconds at most, having first
-    interrupted (`interrupt`) the statements that the requests cancelled at the server's
-    shutdown bound may be waiting in."""
+    interrupted (`interrupt`, in a worker thread) the statements that the requests cancelled at
+    the server's shutdown bound may be waiting in."""
+{%- else -%}
+async def connections_returned(pools: Sequence[QueuePool]) -> None:
+    """Wait until no connection of `pools` is in use, for GRACE seconds at most: the requests
+    cancelled at the server's shutdown bound roll back."""
+{%- endif %}
     in_use = sum(pool.checkedout() for pool in pools)
     if not in_use:
         return
     logger.warning("Stopping with %d database connections in use: rolling them back", in_use)
-    if interrupt:
-        await interrupt()
+{%- if interrupts %}
+    await to_thread.run_sync(interrupt)
+{%- endif %}
     with move_on_after(GRACE):
         while in_use:
             await sleep(0.01)
