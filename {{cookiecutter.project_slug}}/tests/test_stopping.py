@@ -9,6 +9,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from fastapi import FastAPI
 from httpx2 import ASGITransport, AsyncClient
 from sqlalchemy import text
 
@@ -48,6 +49,34 @@ async def test_readiness_fails_from_the_stop_signal_on_and_the_server_still_gets
     assert live.status_code == 200
     assert received == [signal.SIGTERM]  # handed on to the server's handler
     assert after_lifespan is server_handler  # put back as the lifespan ended
+
+
+async def test_a_request_the_server_cancels_as_it_stops_is_answered_503(
+    app: FastAPI, client: AsyncClient, log: Lines
+) -> None:
+    """As uvicorn cancels the requests still running at its shutdown bound: the client is told
+    the service is stopping (uvicorn's own answer would be a 500, with a traceback in the log)."""
+
+    @app.get("/slow")
+    async def slow() -> None:
+        await asyncio.sleep(10)
+
+    async def cancelled(stopping: bool) -> Any:
+        app.state.stopping = stopping
+        request = asyncio.ensure_future(client.get("/slow"))
+        await asyncio.sleep(0.1)
+        request.cancel()
+        return await asyncio.gather(request, return_exceptions=True)
+
+    [answer] = await cancelled(stopping=True)
+    [not_stopping] = await cancelled(stopping=False)  # then it is not the server stopping
+
+    assert answer.status_code == 503
+    assert answer.json()["detail"] == "The service is stopping"
+    assert isinstance(not_stopping, asyncio.CancelledError)
+    access = [line["event"] for line in log() if line["logger"].endswith(".access")]
+    assert access == ["GET /slow 503", "GET /slow cancelled"]
+    assert not [line for line in log() if line["level"] == "error"]
 
 
 async def close_with_a_connection_in_use(settings: Settings, *, returned: bool) -> None:

@@ -2,6 +2,7 @@
 and its response's X-Request-ID header carry; it leaves one line in the access log; and an error
 that nothing else handled is logged once, with its traceback, and answered with a 500."""
 
+import asyncio
 import logging
 import re
 import secrets
@@ -47,6 +48,14 @@ class RequestLog:
         token = REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
+        except asyncio.CancelledError:
+            if not scope["app"].state.stopping:
+                raise
+            # Cancelled by the server at its shutdown bound: the client is told so, rather than
+            # given the 500 (and the traceback) the server answers a cancelled request with.
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            if status is None:
+                await problem(503, "The service is stopping")(scope, receive, send_with_id)
         except Exception:
             # Not raised again: the server would log it a second time, without the id.
             logger.exception("Unexpected error")
