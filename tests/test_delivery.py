@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -242,7 +243,8 @@ def test_the_template_ci_runs_a_job_for_each_supported_combination(
     )
 
     assert output.read_text() == f"ids={json.dumps(list(map(combination_id, COMBINATIONS)))}\n"
-    assert "--combination ${{ matrix.combination }}" in jobs["combination"]["steps"][-1]["run"]
+    runs = [step["run"] for step in jobs["combination"]["steps"] if "run" in step]
+    assert runs[-1] == "uv run pytest --combination ${{ matrix.combination }}"
     # The default project on macOS and Windows, made with the README's own command.
     other = jobs["other-systems"]
     assert other["strategy"]["matrix"]["os"] == ["macos-latest", "windows-latest"]
@@ -260,6 +262,17 @@ def test_the_template_python_is_at_most_1_6_times_the_largest_project() -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "limit: 1.6 times: met" in result.stdout
+
+
+def test_fastapi_s_entrypoint_is_the_app_that_uvicorn_serves(project: Project) -> None:
+    """For FastAPI's editor extension and `fastapi dev` (the README says why uvicorn serves)."""
+    pyproject = tomllib.loads((project.path / "pyproject.toml").read_text())
+    serve = project.readme_command("serve on http://127.0.0.1:8000")
+    image = (project.path / "Dockerfile").read_text()
+
+    assert serve[:3] == ["uv", "run", "uvicorn"]
+    assert pyproject["tool"]["fastapi"]["entrypoint"] == serve[3]
+    assert f"exec uvicorn {serve[3]} " in image
 
 
 def test_every_setting_is_documented_and_the_image_sets_the_workers(project: Project) -> None:

@@ -195,14 +195,16 @@ def test_free_text_answers_come_out_intact(tmp_path: Path, text: str) -> None:
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["description"] == text
     assert pyproject["project"]["authors"] == [{"name": text, "email": "you@example.com"}]
-    tools = {"uv", "alembic", "pytest", "coverage", "ruff", "mypy", "cruft"}
+    tools = {"uv", "fastapi", "alembic", "pytest", "coverage", "ruff", "mypy", "cruft"}
     assert set(pyproject["tool"]) == tools
     recorded = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
     assert (recorded["project_name"], recorded["description"]) == (text, text)
     for module in project.rglob("*.py"):
         compile(module.read_text(), str(module), "exec")
     main = project / "src" / "weird" / "main.py"
-    assert literal_arguments(main, "FastAPI") == {"title": text, "description": text}
+    assert (
+        literal_arguments(main, "FastAPI").items() >= {"title": text, "description": text}.items()
+    )
     readme = (project / "README.md").read_text()
     assert readme.startswith(f"# {text}\n\n{text}\n")
 
@@ -220,4 +222,6 @@ def test_typed_answers_are_taken_as_text_not_as_template(tmp_path: Path) -> None
     pyproject = tomllib.loads((project / "pyproject.toml").read_text())
     assert pyproject["project"]["description"] == typed
     main = project / "src" / "a_7_7_if_x_note_name" / "main.py"
-    assert literal_arguments(main, "FastAPI") == {"title": typed, "description": typed}
+    assert (
+        literal_arguments(main, "FastAPI").items() >= {"title": typed, "description": typed}.items()
+    )

@@ -10,6 +10,7 @@ from fastapi.routing import APIRoute
 
 from . import metrics, shutdown{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
 from .database import Database{{ ", RoutesFinishFirst" if cookiecutter | session_style == "sync" }}, open_database
+from .docs import install_docs
 from .errors import install_error_handlers
 from .logs import configure_logging
 from .middleware import RequestLog
@@ -70,6 +71,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         description={{ cookiecutter.description | string_literal }},
         lifespan=None if database else lifespan,
         generate_unique_id_function=operation_id,
+        docs_url=None,  # FastAPI's own docs load their scripts from a CDN: see docs.py
+        redoc_url=None,
 {%- if cookiecutter.tracing == "opentelemetry" %}
         telemetry=tracing.TELEMETRY,
 {%- endif %}
@@ -99,6 +102,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         )
     app.include_router(items.router)
     app.include_router(health.router)
+    install_docs(app)
     return app
 
 
