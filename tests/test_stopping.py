@@ -67,7 +67,8 @@ class Lock:
     def waiting(self) -> int:
         waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
         with psycopg.connect(self.url, autocommit=True) as other:
-            return int(other.execute(f"{waiting} AND datname = current_database()").fetchone()[0])
+            count = other.execute(f"{waiting} AND datname = current_database()").fetchone()
+            return int(count[0]) if count else 0
 
     def release(self) -> None:
         self.connection.execute("ROLLBACK")
@@ -80,8 +81,9 @@ def title(url: str, item_id: int) -> str:
             row = connection.execute("SELECT title FROM items WHERE id = ?", (item_id,)).fetchone()
             return str(row[0])
     with psycopg.connect(url) as connection:
-        row = connection.execute("SELECT title FROM items WHERE id = %s", (item_id,)).fetchone()
-        return str(row[0])
+        found = connection.execute("SELECT title FROM items WHERE id = %s", (item_id,)).fetchone()
+        assert found, f"no item {item_id}"
+        return str(found[0])
 
 
 def left_on_the_server(lock: Lock) -> list[tuple[Any, ...]]:

@@ -8,9 +8,11 @@ import logging
 {%- if is_async %}
 from concurrent.futures import ThreadPoolExecutor
 {%- endif %}
+from typing import Any, Literal
 
 from alembic import context
-from sqlalchemy import Connection{% if sqlite and not is_async %}, create_engine{% endif %}
+from alembic.autogenerate.api import AutogenContext
+from sqlalchemy import Connection, TypeDecorator{% if sqlite and not is_async %}, create_engine{% endif %}
 {%- if sqlite %}
 {%- if is_async %}
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -30,18 +32,25 @@ if config.cmd_opts is not None:  # run by the `alembic` command, not from code
     logging.basicConfig(format="%(levelname)-5.5s [%(name)s] %(message)s", level=logging.INFO)
 
 
+def render_item(kind: str, item: Any, _context: AutogenContext) -> str | Literal[False]:
+    """A column of the application's own type (dialect.Timestamp) is written in a new migration
+    as the type it stores: a migration does not import the application, which changes."""
+    if kind == "type" and isinstance(item, TypeDecorator):
+        return f"sa.{item.impl!r}"
+    return False  # as Alembic writes it
+
+
 def run_migrations(connection: Connection) -> None:
-{%- if sqlite %}
     context.configure(
         connection=connection,
         target_metadata=Base.metadata,
+{%- if sqlite %}
         # SQLite can alter a table only by copying it: batch mode does that for ALTER.
         render_as_batch=True,
-        compare_type=True,
-    )
-{%- else %}
-    context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
 {%- endif %}
+        compare_type=True,
+        render_item=render_item,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -377,7 +377,8 @@ async def test_tests_are_isolated_from_each_other(client: AsyncClient) -> None:
 
 async def test_every_operation_is_named_after_its_route(client: AsyncClient) -> None:
     paths = (await client.get("/openapi.json")).json()["paths"]
-    ids = sorted(operation["operationId"] for path in paths.values() for operation in path.values())
+    ours = [methods for path, methods in paths.items() if path.startswith(("/items", "/health"))]
+    ids = sorted(operation["operationId"] for methods in ours for operation in methods.values())
 
     # A client generated from the schema names its functions so: create_item, not
     # create_item_items_post.

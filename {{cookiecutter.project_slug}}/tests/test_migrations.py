@@ -78,7 +78,7 @@ def database_url(make_settings: MakeSettings, monkeypatch: pytest.MonkeyPatch) -
     config = alembic_config
 
     command.upgrade(config, "head")
-    assert {{ aw }}tables(database_url) == {"alembic_version", "items"}
+    assert {{ aw }}tables(database_url) == {"alembic_version", *Base.metadata.tables}
     command.check(config)  # raises if the models and the migrations disagree
 
     command.downgrade(config, "base")

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError, InvalidRequestError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from statement_budgets import STATEMENT_BUDGETS{% if cookiecutter.database == "postgresql" %}, as_a_read_session_sends{% endif %}
+from statement_budgets import MADE_FIRST, STATEMENT_BUDGETS{% if cookiecutter.database == "postgresql" %}, as_a_read_session_sends{% endif %}
 
 from {{ cookiecutter.package_name }} import repository
 from {{ cookiecutter.package_name }}.database import (
@@ -342,11 +342,13 @@ async def test_each_endpoint_keeps_to_its_statement_budget(
     reads = as_a_read_session_sends(reads, own_settings)
 {%- endif %}
     method, path = endpoint.split(" ")
-    item = (await committing_client.post("/items", json={"title": "Counted"})).json()
+    made: dict[str, int] = {}
+    for name, (at, made_by) in MADE_FIRST.items():
+        for _ in range(2):
+            made[name] = (await committing_client.post(at, json=made_by)).json()["id"]
     before = statements()
 
-    url = path.replace("{item_id}", str(item["id"]))
-    response = await committing_client.request(method, url, json=body)
+    response = await committing_client.request(method, path.format(**made), json=body)
 
     assert response.status_code < 300, response.text
     sent = {engine: after[len(before[engine]) :] for engine, after in statements().items()}

@@ -23,7 +23,7 @@ from sqlalchemy import Engine, delete, event, func, select, text
 from sqlalchemy.exc import DBAPIError, InvalidRequestError
 from sqlalchemy.orm import Session
 from starlette.types import Message, Receive, Scope, Send
-from statement_budgets import STATEMENT_BUDGETS{% if cookiecutter.database == "postgresql" %}, as_a_read_session_sends{% endif %}
+from statement_budgets import MADE_FIRST, STATEMENT_BUDGETS{% if cookiecutter.database == "postgresql" %}, as_a_read_session_sends{% endif %}
 
 from {{ cookiecutter.package_name }} import repository
 from {{ cookiecutter.package_name }}.database import (
@@ -326,11 +326,13 @@ def test_each_endpoint_keeps_to_its_statement_budget(
     reads = as_a_read_session_sends(reads, own_settings)
 {%- endif %}
     method, path = endpoint.split(" ")
-    item = committing_client.post("/items", json={"title": "Counted"}).json()
+    made: dict[str, int] = {}
+    for name, (at, made_by) in MADE_FIRST.items():
+        for _ in range(2):
+            made[name] = committing_client.post(at, json=made_by).json()["id"]
     before = statements()
 
-    url = path.replace("{item_id}", str(item["id"]))
-    response = committing_client.request(method, url, json=body)
+    response = committing_client.request(method, path.format(**made), json=body)
 
     assert response.status_code < 300, response.text
     sent = {engine: after[len(before[engine]) :] for engine, after in statements().items()}

@@ -2,20 +2,11 @@
 {%- set async_ = "async " if is_async else "" -%}
 {%- set aw = "await " if is_async else "" -%}
 {%- set Session = "AsyncSession" if is_async else "Session" -%}
-"""Data access for items: functions that work in the caller's session and never commit.
+"""Data access for items: functions that work in the caller's session and never commit; those
+that write take a `WriteSession`, which mypy refuses a read session.
 
-Functions that only read take any session; those that write take a `WriteSession`, which
-only the request dependency for writes hands out, so that mypy refuses them a read session.
-
-Every function sends one statement, built once, here, so that SQLAlchemy does not work out
-its cache key on every call; each write returns the row it wrote (INSERT, UPDATE or DELETE ...
-RETURNING), so that no second query fetches it back. The statements are SQLAlchemy Core, on
-the items table that models.py maps: they return rows, plain values that the response models
-read by name. Item objects would each be registered with the session (its identity map, its
-change tracking) only to be serialized and dropped: rows make a read of one item a fifth
-cheaper, and a create a quarter (benchmark/README.md, "What moved the figures"). A row is also
-a value that no commit expires and no attribute access loads later. Reach for the ORM's
-objects where a request changes several related objects together.
+Items are the fast path: SQLAlchemy Core statements, built once, that return rows. New code
+uses ORM objects, as the README's "Add a resource" shows (and says why).
 """
 
 from collections.abc import Sequence
