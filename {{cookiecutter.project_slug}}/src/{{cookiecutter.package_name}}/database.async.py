@@ -1,14 +1,7 @@
 {%- set sqlite = cookiecutter.database == "sqlite" -%}
-"""The engines, the session factories, the unit of work, and the session each request works in.
-
-A unit of work is one session and one transaction: committed if the work succeeds, rolled back
-if it raises, and closed either way, its connection back in the pool (`Database.unit_of_work`).
-A request that writes gets one from `get_session`; a request that only reads gets a session
-from `get_read_session`. The route and the functions in `repository.py` work in it; none of
-them commits. When the route returns, `get_session` commits, before the response is sent, so a
-client never sees a success for data that failed to save. Scripts, workers and background tasks
-open a unit of work of their own, the same way.
-"""
+"""The engines, the session factories, the unit of work, and the session each request works in:
+committed before the response is sent, rolled back on error, closed either way (the README's
+"The session and the transaction" says how)."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager

@@ -1,14 +1,7 @@
 {%- set sqlite = cookiecutter.database == "sqlite" -%}
-"""The engines, the session factories, the unit of work, and the session each request works in.
-
-A unit of work is one session and one transaction: committed if the work succeeds, rolled back
-if it raises, and closed either way, its connection back in the pool (`Database.unit_of_work`).
-A request that writes gets one from `get_session`; a request that only reads gets a session
-from `get_read_session`. The route and the functions in `repository.py` work in it; none of
-them commits. When the route returns, `get_session` commits, before the response is sent, so a
-client never sees a success for data that failed to save. Scripts, workers and background tasks
-open a unit of work of their own, the same way.
-"""
+"""The engines, the session factories, the unit of work, and the session each request works in:
+committed before the response is sent, rolled back on error, closed either way (the README's
+"The session and the transaction" says how)."""
 
 import asyncio
 {%- if not sqlite %}
@@ -273,18 +266,9 @@ async def _in_own_thread(work: Callable[[], object]) -> None:
 
 
 class RoutesFinishFirst:
-    """ASGI middleware: a request that asyncio itself cancels (`Task.cancel()`, as
-    `asyncio.timeout` does) ends its session only once its route is done with it.
-
-    A route runs in a worker thread, which goes on when its request is cancelled. AnyIO's
-    cancellation waits for the thread; asyncio's does not, and the session would be ended
-    under the route, mid-statement: SQLAlchemy refuses, and the session stays open, its
-    transaction and its connection with it. Here the request runs in a task of its own,
-    shielded from asyncio's cancellation of the server's task, which cancels it the AnyIO way
-    instead and waits for it: the route finishes, then the session is rolled back and closed.
-    So a timeout around a request is answered only once the route is done; and context
-    variables set inside the request are not seen outside it (the task runs in a copy).
-    """
+    """ASGI middleware: a request that asyncio itself cancels (`asyncio.timeout`) is cancelled
+    the AnyIO way instead, which waits for its route's thread: its session is ended after the
+    route, never under it (the README's "The session and the transaction" says why)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

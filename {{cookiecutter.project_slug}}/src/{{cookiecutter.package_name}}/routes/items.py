@@ -72,12 +72,8 @@ def _after(cursor: str) -> int:
 
 
 {% if cookiecutter.database == "sqlite" and not is_async -%}
-# Reading one item by its key runs in the event loop, like the session it reads in: it is one
-# indexed lookup in a local file, and in write-ahead-log mode a read does not wait for writes,
-# so it takes less time than the hand-off to a worker thread would. Only rare events make a
-# reader wait (recovery after a crash, another process holding the database exclusively), and
-# then for dialect.READ_BUSY_TIMEOUT at most. Routes whose work grows with the table (the
-# list, with its count) or that may wait for the write lock (all writes) run in worker threads.
+# In the event loop: one indexed lookup that does not wait for writes is quicker than the
+# hand-off to a worker thread (the README's "The session and the transaction" says when).
 {% endif -%}
 @router.get("/{item_id}", response_model=ItemRead, responses=error_responses(404))
 {% if is_async or cookiecutter.database == "sqlite" %}async {% endif %}def read_item(item_id: ItemId, session: ReadSessionDep) -> ItemRow:
