@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 from {{ cookiecutter.package_name }}.logs import configure_logging
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
-pytest_plugins = ["database_fixtures", "session_fixtures"]
+pytest_plugins = ["database_fixtures", "session_fixtures", "committing_fixtures"]
 
 
 @pytest.fixture(scope="session")

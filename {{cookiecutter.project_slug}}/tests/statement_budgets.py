@@ -1,4 +1,5 @@
-"""What each endpoint may send to the database: the budgets that test_sessions.py pins."""
+"""What each endpoint may send to the database: the budgets that test_statement_budgets.py
+pins."""
 
 from typing import Any
 {%- if cookiecutter.database == "postgresql" %}

@@ -1,26 +1,19 @@
 """The session contract: one session per request, committed before the response is sent,
-rolled back on any error, always closed, and no connection left checked out.
+rolled back on any error, always closed, and no connection left checked out. These tests
+commit for real (committing_fixtures.py)."""
 
-These tests commit for real, to a database of their own, through the production engines, and
-watch their connection pools.
-"""
-
-import asyncio
 import gc
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
 
-import anyio
 import pytest
-from database_fixtures import REFUSED_WRITE, MakeSettings
+from committing_fixtures import TrackedSession, checked_out, client_for, count_items
+from database_fixtures import REFUSED_WRITE
 from fastapi import BackgroundTasks, FastAPI
-from httpx2 import ASGITransport, AsyncClient
-from sqlalchemy import delete, event, func, select, text
+from httpx2 import AsyncClient
+from sqlalchemy import delete, event, text
 from sqlalchemy.exc import DBAPIError, InvalidRequestError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.orm import Session
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from statement_budgets import MADE_FIRST, STATEMENT_BUDGETS{% if cookiecutter.database == "postgresql" %}, as_a_read_session_sends{% endif %}
+from starlette.types import Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }} import repository
 from {{ cookiecutter.package_name }}.database import (
@@ -35,102 +28,6 @@ from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.models import Item
 from {{ cookiecutter.package_name }}.schemas import ItemCreate
 from {{ cookiecutter.package_name }}.settings import Settings
-
-Migrate = Callable[[AsyncEngine], Awaitable[None]]
-
-
-class TrackedSession(AsyncSession):
-    """A session that adds itself to the list in its `info`, and knows if it was closed."""
-
-    closed = False
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.info["made"].append(self)
-
-    async def close(self) -> None:
-        await super().close()
-        self.closed = True
-
-
-@pytest.fixture
-async def own_settings(make_settings: MakeSettings) -> Settings:
-    """Settings for a database of the test's own."""
-    return await make_settings()
-
-
-@pytest.fixture
-async def writer(own_settings: Settings, migrate: Migrate) -> AsyncIterator[AsyncEngine]:
-    """The engine of the requests that write."""
-    engine = create_db_engine(own_settings)
-    await migrate(engine)
-    await engine.dispose()  # from here on, every connection is a new one
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-async def reader(own_settings: Settings, writer: AsyncEngine) -> AsyncIterator[AsyncEngine]:
-    """The engine of the requests that only read."""
-    reader = create_db_engine(own_settings, read_only=True)
-    yield reader
-    await reader.dispose()
-
-
-def checked_out(*engines: AsyncEngine) -> int:
-    return sum(engine.pool.checkedout() for engine in engines)  # type: ignore[attr-defined]
-
-
-@pytest.fixture
-def sync_session_class() -> type[Session]:
-    """A session class of this test's own, so that the test can listen to its events."""
-    return type("SyncSession", (Session,), {})
-
-
-@pytest.fixture
-def sessions_made() -> list[TrackedSession]:
-    """Every session the committing app makes, in order."""
-    return []
-
-
-@pytest.fixture
-def committing_database(
-    writer: AsyncEngine,
-    reader: AsyncEngine,
-    sync_session_class: type[Session],
-    sessions_made: list[TrackedSession],
-) -> Database:
-    options = {"class_": TrackedSession, "sync_session_class": sync_session_class}
-    return database_for(writer, reader, info={"made": sessions_made}, **options)
-
-
-@pytest.fixture
-def committing_app(settings: Settings, committing_database: Database) -> FastAPI:
-    """The application on the production engines, with a route that fails after a write."""
-    app = create_app(settings, database=committing_database)
-
-    @app.post("/fail-after-write")
-    async def fail_after_write(session: SessionDep) -> None:
-        await repository.create_item(session, ItemCreate(title="written, then failed"))
-        raise RuntimeError("failure after the write")
-
-    return app
-
-
-def client_for(app: ASGIApp) -> AsyncClient:
-    transport = ASGITransport(app=app, raise_app_exceptions=False)
-    return AsyncClient(transport=transport, base_url="http://test")
-
-
-@pytest.fixture
-async def committing_client(committing_app: FastAPI) -> AsyncIterator[AsyncClient]:
-    async with client_for(committing_app) as client:
-        yield client
-
-
-async def count_items(engine: AsyncEngine) -> int:
-    async with engine.connect() as connection:
-        return await connection.scalar(select(func.count()).select_from(Item)) or 0
 
 
 async def test_commit_happens_before_the_response_is_sent(
@@ -291,72 +188,6 @@ async def test_a_background_task_that_takes_the_request_s_session_fails_loudly(
     assert (await committing_client.get(f"/items/{item['id']}")).json()["description"] is None
 
 
-async def test_a_read_is_one_statement_and_a_write_one_inside_its_transaction(
-{%- if cookiecutter.database == "postgresql" %}
-    committing_client: AsyncClient,
-    statements: Callable[[], dict[str, list[str]]],
-    own_settings: Settings,
-{%- else %}
-    committing_client: AsyncClient, statements: Callable[[], dict[str, list[str]]]
-{%- endif %}
-) -> None:
-    client = committing_client
-    item = (await client.post("/items", json={"title": "Counted"})).json()
-    assert (await client.get(f"/items/{item['id']}")).status_code == 200
-    assert (await client.get("/items")).json()["items"][0]["title"] == "Counted"
-
-    sent = statements()
-    assert [statement.split()[0] for statement in sent["writer"]] == ["BEGIN", "INSERT", "COMMIT"]
-{%- if cookiecutter.database == "sqlite" %}
-    assert sent["writer"][0] == "BEGIN IMMEDIATE"  # the write lock, taken as it begins
-{%- endif %}
-{%- if cookiecutter.database == "postgresql" %}
-    # An item is one SELECT, with no BEGIN or COMMIT (unless behind a transaction-mode pooler);
-    # so is a page (no count unless asked).
-    read = as_a_read_session_sends(["SELECT"], own_settings)
-    assert [statement.split()[0] for statement in sent["reader"]] == read * 2
-{%- else %}
-    # An item is one SELECT, with no BEGIN or COMMIT; so is a page (no count unless asked).
-    assert [statement.split()[0] for statement in sent["reader"]] == ["SELECT"] * 2
-{%- endif %}
-
-
-def test_every_endpoint_has_a_statement_budget(settings: Settings) -> None:
-    paths = create_app(settings).openapi()["paths"]  # the app opens no database until it starts
-    endpoints = {f"{method.upper()} {path}" for path in paths for method in paths[path]}
-
-    assert endpoints == {endpoint.partition("?")[0] for endpoint in STATEMENT_BUDGETS}
-
-
-@pytest.mark.parametrize("endpoint", STATEMENT_BUDGETS)
-async def test_each_endpoint_keeps_to_its_statement_budget(
-    committing_client: AsyncClient,
-    statements: Callable[[], dict[str, list[str]]],
-    endpoint: str,
-{%- if cookiecutter.database == "postgresql" %}
-    own_settings: Settings,
-{%- endif %}
-) -> None:
-    body, writes, reads = STATEMENT_BUDGETS[endpoint]
-{%- if cookiecutter.database == "postgresql" %}
-    reads = as_a_read_session_sends(reads, own_settings)
-{%- endif %}
-    method, path = endpoint.split(" ")
-    made: dict[str, int] = {}
-    for name, (at, made_by) in MADE_FIRST.items():
-        for _ in range(2):
-            made[name] = (await committing_client.post(at, json=made_by)).json()["id"]
-    before = statements()
-
-    response = await committing_client.request(method, path.format(**made), json=body)
-
-    assert response.status_code < 300, response.text
-    sent = {engine: after[len(before[engine]) :] for engine, after in statements().items()}
-    kinds = {engine: [statement.split()[0] for statement in sent[engine]] for engine in sent}
-    listed = "\n".join(f"  {engine}: {statement}" for engine in sent for statement in sent[engine])
-    assert kinds == {"writer": writes, "reader": reads}, f"{endpoint} sent:\n{listed}"
-
-
 {% if cookiecutter.database == "sqlite" -%}
 # aiosqlite makes a coroutine for the query that SQLAlchemy then refuses to wait for: collected
 # at the test's end (below), the warning it leaves is this test's, and expected.
@@ -409,27 +240,6 @@ async def test_a_route_that_writes_through_a_read_session_fails_in_the_tests_too
     assert (await client.post("/items", json={"title": "Still writable"})).status_code == 201
 
 
-async def test_a_burst_of_concurrent_writes_all_succeed_each_in_a_session_of_its_own(
-    committing_client: AsyncClient,
-    sessions_made: list[TrackedSession],
-    writer: AsyncEngine,
-    reader: AsyncEngine,
-) -> None:
-    async def create_then_update(n: int) -> tuple[int, int]:
-        created = await committing_client.post("/items", json={"title": f"Item {n}"})
-        changed = {"description": "changed"}
-        updated = await committing_client.patch(f"/items/{created.json()['id']}", json=changed)
-        return created.status_code, updated.status_code
-
-    statuses = await asyncio.gather(*(create_then_update(n) for n in range(100)))
-
-    assert statuses == [(201, 200)] * 100
-    assert len({id(session) for session in sessions_made}) == 200
-    assert all(session.closed for session in sessions_made)
-    assert await count_items(writer) == 100
-    assert checked_out(writer, reader) == 0
-
-
 @pytest.mark.parametrize("tune_gc", [True, False], ids=["gc tuned", "gc as it was"])
 async def test_the_app_opens_its_own_database_in_its_lifespan(
     own_settings: Settings, writer: AsyncEngine, tune_gc: bool
@@ -463,61 +273,3 @@ async def test_health_is_503_when_the_database_does_not_answer(
     assert response.json()["detail"] == "The database is not available; try again shortly"
     assert response.headers["retry-after"] == "5"
     await unreachable.dispose()
-
-
-async def test_cancelled_requests_close_their_sessions_and_return_their_connections(
-    committing_app: FastAPI,
-    sessions_made: list[TrackedSession],
-    writer: AsyncEngine,
-    reader: AsyncEngine,
-    slow_query: str,
-) -> None:
-    @committing_app.get("/slow")
-    async def slow(session: ReadSessionDep) -> None:
-        await session.execute(text(slow_query))
-
-    @committing_app.post("/slow")
-    async def slow_write(session: SessionDep) -> None:
-        await session.execute(text(slow_query))
-
-    async with client_for(committing_app) as client, anyio.create_task_group() as requests:
-        for _ in range(4):
-            requests.start_soon(client.get, "/slow")
-        requests.start_soon(client.post, "/slow")
-        await asyncio.sleep(0.3)  # the queries are running
-        requests.cancel_scope.cancel()  # as a server does when its client goes away
-
-    assert len(sessions_made) == 5
-    assert all(session.closed for session in sessions_made)
-    assert checked_out(writer, reader) == 0
-    # Nothing is left waiting to close their connections.
-    if closing := asyncio.all_tasks() - {asyncio.current_task()}:
-        _, still_closing = await asyncio.wait(closing, timeout=5)
-        assert not still_closing
-{%- if cookiecutter.database == "sqlite" %}
-    async with client_for(committing_app) as client:  # the cancelled write gave up its turn
-        assert (await client.post("/items", json={"title": "Next"})).status_code == 201
-{%- else %}
-    # The pool closes the cancelled connections: once the server has finished their queries,
-    # it has none of them left.
-    sleeping = text("SELECT count(*) FROM pg_stat_activity WHERE query = :slow_query")
-    with anyio.fail_after(5):
-        while True:
-            async with writer.connect() as connection:  # a new snapshot of the server's state
-                if not await connection.scalar(sleeping, {"slow_query": slow_query}):
-                    break
-            await asyncio.sleep(0.1)
-{%- endif %}
-
-
-async def test_requests_cancelled_at_random_moments_leave_nothing_behind(
-    committing_app: FastAPI,
-    sessions_made: list[TrackedSession],
-    writer: AsyncEngine,
-    reader: AsyncEngine,
-    cancel_at_random_moments: Callable[[FastAPI], Awaitable[None]],
-) -> None:
-    await cancel_at_random_moments(committing_app)
-
-    assert all(session.closed for session in sessions_made)
-    assert checked_out(writer, reader) == 0
