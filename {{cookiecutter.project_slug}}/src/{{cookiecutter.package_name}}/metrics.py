@@ -1,14 +1,8 @@
 {%- set is_async = cookiecutter | session_style == "async" -%}
 {%- set places = cookiecutter.database == "postgresql" and not is_async -%}
-"""Prometheus metrics, served at GET /metrics when METRICS_ENABLED=true: the requests, by route
-template, method and status; and for each pool (`write`, `read`), the connections checked out,
-its size, its overflow in use, the time requests wait for a connection, the waits that time
-out; and the writes' transactions committed and rolled back.
-
-With several worker processes, each keeps its figures in PROMETHEUS_MULTIPROC_DIR (an empty
-directory that exists before the service starts), and a scrape, whichever worker answers it,
-adds up every worker's: the README's "Metrics" says how to set it up.
-"""
+"""Prometheus metrics at GET /metrics (METRICS_ENABLED=true): requests, connection pools and
+transactions, added up across worker processes through PROMETHEUS_MULTIPROC_DIR (the README's
+"Metrics")."""
 
 import os
 {%- if not places %}

@@ -1,15 +1,6 @@
-"""Cursors for keyset pagination: opaque to clients, checked when they come back.
-
-A page lists items in id order, after the last item of the page before it. The database finds
-where to start through the primary key's index, at the same cost however deep the page is;
-OFFSET would read and skip every row before it. An item created or deleted while a client
-pages through never shifts the rest: none that exists throughout is skipped or repeated.
-
-The cursor carries the id the next page starts after, a version and a checksum, so that one
-that was cut short, edited, or made by another version of the service is refused (422) rather
-than read as some other page. It is not a secret: it guards against mistakes, not against
-malice, and reaches nothing that listing does not.
-"""
+"""Cursors for keyset pagination: opaque to clients, checked when they come back (a version
+and a checksum: a damaged cursor is a 422, never another page). The README's quick start says
+why there is no OFFSET."""
 
 import base64
 import binascii

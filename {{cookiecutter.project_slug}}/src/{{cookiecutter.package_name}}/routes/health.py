@@ -1,15 +1,8 @@
 {%- set is_async = cookiecutter | session_style == "async" -%}
 {%- set aw = "await " if is_async else "" -%}
-"""Whether the service is alive, and whether it is ready to serve.
-
-`GET /health/live` answers as long as the process does, without touching the database: a
-failure means the process should be restarted. `GET /health/ready` answers 200 only when the
-database answers and its schema is at the head of the project's migrations (or ahead of it,
-migrated first by a newer version of the service): a failure means requests should go
-elsewhere for now; so it does from the moment the service is told to stop (SIGTERM), while
-the requests in flight finish. It reads through a read session, as any request does, so it waits no
-longer than they do for a connection{% if cookiecutter.database == "postgresql" %}; the server gives up on its query after READY_TIMEOUT{% else %}, and for SQLite's locks{% endif %}.
-"""
+"""Whether the service is alive (the process answers) and ready to serve (the database answers,
+its schema is at the migrations' head, and the service is not stopping): the README's
+"Health"."""
 
 import logging
 {%- if cookiecutter.database == "postgresql" %}
