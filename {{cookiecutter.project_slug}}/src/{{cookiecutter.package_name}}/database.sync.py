@@ -173,11 +173,8 @@ def _database(request: Request) -> Database:
     return cast(Database, request.app.state.database)
 
 {% if sqlite %}
-# Both dependencies are async, though the session is not: they run in the event loop, so a
-# request makes no extra trip to a worker thread for its session. What they do there waits
-# on no other connection: a Session is made without I/O, a read session has no transaction to
-# end, and a COMMIT in write-ahead-log mode appends to a local file with the lock it already
-# holds (about every thousand pages, it also copies the log back into the database file).
+# Async, though the session is not: what they do in the event loop waits on no other
+# connection (the README's "The session and the transaction" says why).
 async def get_session(request: Request) -> AsyncIterator[WriteSession]:
     """A unit of work per request: commit on success, roll back on error."""
     database = _database(request)
@@ -195,13 +192,8 @@ async def get_read_session(request: Request) -> AsyncIterator[Session]:
     with _database(request).read_session_factory() as session:
         yield session
 {%- else %}
-# Both dependencies wait for a place in the event loop and make the session there (it connects
-# at its first statement, in the route's thread). A write session is committed and closed in a
-# worker thread of its own, which no route can hold up, even if the request is cancelled:
-# nothing waits on the database in the event loop. A read session is closed in the event loop:
-# its connection has no transaction to end (see dialect.engine_options), so closing it only
-# hands the connection back to the pool, and a trip to a thread would cost more (about a tenth
-# of a read of one item, measured in-process).
+# Both wait for a place in the event loop. A write session ends in a worker thread of its own,
+# which no route can hold up; a read session, with no transaction to end, in the event loop.
 async def get_session(request: Request) -> AsyncIterator[WriteSession]:
     """A unit of work per request: commit on success, roll back on error."""
     database = _database(request)
