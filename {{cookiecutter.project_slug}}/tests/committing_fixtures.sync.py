@@ -8,8 +8,10 @@ import pytest
 from database_fixtures import MakeSettings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from httpx2 import ASGITransport, AsyncClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
+from starlette.types import ASGIApp
 
 from {{ cookiecutter.package_name }} import repository
 from {{ cookiecutter.package_name }}.database import (
@@ -92,6 +94,11 @@ def committing_app(settings: Settings, committing_database: Database) -> FastAPI
 def committing_client(committing_app: FastAPI) -> Iterator[TestClient]:
     with TestClient(committing_app, raise_server_exceptions=False) as client:
         yield client
+
+
+def client_for(app: ASGIApp) -> AsyncClient:
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    return AsyncClient(transport=transport, base_url="http://test")
 
 
 def count_items(engine: Engine) -> int:

@@ -70,6 +70,13 @@ def start_server() -> Iterator[Callable[[], PostgresServer]]:
         server.cleanup()
 
 
+@pytest.fixture(scope="module")
+def own_server(start_server: Callable[[], PostgresServer]) -> PostgresServer:
+    """A throwaway server of the test module's own, whatever TEST_DATABASE_URL names: its tests
+    stop and start it."""
+    return start_server()
+
+
 @pytest.fixture(scope="session")
 def server_url(start_server: Callable[[], PostgresServer]) -> URL:
     """The PostgreSQL server the tests use: TEST_DATABASE_URL's, or a throwaway one."""
