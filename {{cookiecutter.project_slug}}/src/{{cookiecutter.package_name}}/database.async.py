@@ -26,11 +26,9 @@ from .settings import Settings
 # WriteSession: the type checker refuses it a read session, or any other AsyncSession.
 WriteSession = NewType("WriteSession", AsyncSession)
 
-# Every session keeps what it loaded after a commit: reading an attribute that a commit had
-# expired would be a query, which an AsyncSession cannot run implicitly (MissingGreenlet). And a
-# closed session cannot be used again: work that outlives the request it started in (a
-# background task) fails loudly if it takes the request's session, rather than write in a
-# transaction that nobody commits. Such work opens a unit of work of its own.
+# A session keeps what it loaded after a commit (an expired attribute would be a query, which
+# an AsyncSession cannot run implicitly), and a closed one fails loudly if used again: the
+# README's "Units of work: requests, and everything else".
 SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False, "close_resets_only": False}
 
 

@@ -32,10 +32,8 @@ from .settings import Settings
 # WriteSession: the type checker refuses it a read session, or any other Session.
 WriteSession = NewType("WriteSession", Session)
 
-# Every session keeps what it loaded after a commit (a response is built after the commit), and
-# cannot be used once closed: work that outlives the request it started in (a background task)
-# fails loudly if it takes the request's session, rather than write in a transaction that nobody
-# commits. Such work opens a unit of work of its own.
+# A session keeps what it loaded after a commit (a response is built after it), and a closed
+# one fails loudly if used again (a background task that took the request's session).
 SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False, "close_resets_only": False}
 
 
@@ -66,11 +64,9 @@ class Database:
     # lock could hold the very worker that the lock's holder needs to finish its request.
     write_turn: Lock = field(default_factory=Lock)
 {%- else %}
-    # A request waits for a place, one for each connection its pool may hold, here in the
-    # event loop, where waiting holds neither a worker thread nor a connection. In a worker
-    # thread it could hold the very thread that a request holding a connection needs to
-    # finish: FastAPI checks a sync route's response in a worker thread, before the commit.
-    # It waits no longer than the pool would wait for a connection (POOL_TIMEOUT): then a 503.
+    # A place per connection its pool may hold, waited for in the event loop (POOL_TIMEOUT at
+    # most, then a 503), never in a worker thread: the README's "The session and the
+    # transaction" says why.
     places: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
     read_places: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
     wait: float = 30.0

@@ -8,10 +8,8 @@ from pydantic.json_schema import SkipJsonSchema
 
 from .models import DESCRIPTION_MAX_LENGTH, SKU_MAX_LENGTH, TITLE_MAX_LENGTH
 
-# What the schema documents is exactly what is enforced, on exactly what the client sent: the
-# limits are checked before anything is changed, and nothing is trimmed. No text may hold a
-# NUL character, which PostgreSQL cannot store, whichever database the project uses. (Each
-# pattern also refuses a lone surrogate, which no database can store as UTF-8.)
+# The schema documents exactly what is enforced, on what the client sent, untrimmed. No text
+# may hold NUL (PostgreSQL cannot store it) or a lone surrogate (no database can, as UTF-8).
 # Characters no title may hold: C0 and C1 controls (tabs and line breaks among them), and
 # Unicode's line and paragraph separators; and those that show as nothing, which a title may
 # hold, but not only them.
