@@ -3,19 +3,18 @@
 committed before the response is sent, rolled back on error, closed either way (the README's
 "The session and the transaction" says how)."""
 
-import asyncio
-{%- if not sqlite %}
+{% if not sqlite -%}
 import time
-{%- endif %}
+{% endif -%}
 from collections.abc import AsyncIterator{% if not sqlite %}, Callable{% endif %}, Iterator
-from contextlib import {% if not sqlite %}AbstractContextManager, {% endif %}asynccontextmanager, contextmanager, suppress
+from contextlib import {% if not sqlite %}AbstractContextManager, {% endif %}asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 {%- if not sqlite %}
 from functools import partial
 {%- endif %}
 from typing import Annotated, Any, NewType, {% if not sqlite %}TypeVar, {% endif %}cast
 
-from anyio import CancelScope, {% if sqlite %}Lock{% else %}CapacityLimiter, move_on_after{% endif %}, to_thread
+from anyio import {% if sqlite %}Lock{% else %}CancelScope, CapacityLimiter, move_on_after{% endif %}, to_thread
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine
 {%- if not sqlite %}
@@ -23,7 +22,6 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 {%- endif %}
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import dialect, logs, metrics, shutdown{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
 from .settings import Settings
@@ -251,38 +249,6 @@ async def _in_own_thread(work: Callable[[], object]) -> None:
     with CancelScope(shield=True):
         await to_thread.run_sync(work, limiter=CapacityLimiter(1))
 {%- endif %}
-
-
-class RoutesFinishFirst:
-    """ASGI middleware: a request that asyncio itself cancels (`asyncio.timeout`) is cancelled
-    the AnyIO way instead, which waits for its route's thread: its session is ended after the
-    route, never under it (the README's "The session and the transaction" says why)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        cancel_scope = CancelScope()
-
-        async def handle() -> None:
-            with cancel_scope:
-                await self.app(scope, receive, send)
-
-        request = asyncio.ensure_future(handle())
-        try:
-            await asyncio.shield(request)  # the request's own error, if any, as it was raised
-        except asyncio.CancelledError:
-            cancel_scope.cancel()
-            # Shielded: a cancel scope that cancelled the server's task would cancel it again at
-            # every turn of the event loop while it waits, spinning the loop.
-            with CancelScope(shield=True):
-                while not request.done():  # however many times the server's task is cancelled
-                    with suppress(asyncio.CancelledError):
-                        await asyncio.wait([request])
-            raise
 
 
 # The database, for a route that hands work to a background task: the task opens its own unit

@@ -9,7 +9,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from . import metrics, shutdown{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
-from .database import Database{{ ", RoutesFinishFirst" if cookiecutter | session_style == "sync" }}, open_database
+{%- if cookiecutter | session_style == "sync" %}
+from .cancellation import RoutesFinishFirst
+{%- endif %}
+from .database import Database, open_database
 from .docs import install_docs
 from .errors import install_error_handlers
 from .logs import configure_logging
