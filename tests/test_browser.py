@@ -63,7 +63,7 @@ class Page(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def origins() -> Iterator[tuple[str, str]]:
     """Two origins serving a blank page: the first is allowed to call the API, the second not."""
     servers = [ThreadingHTTPServer(("127.0.0.1", 0), Page) for _ in range(2)]
@@ -75,19 +75,20 @@ def origins() -> Iterator[tuple[str, str]]:
         server.server_close()
 
 
-@pytest.fixture(params=combination_params(COMBINATIONS[:1]))
+@pytest.fixture(scope="module", params=combination_params(COMBINATIONS[:1]))
 def served(
     request: pytest.FixtureRequest,
     projects: dict[str, Project],
     workdir: Path,
-    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
     origins: tuple[str, str],
 ) -> Iterator[tuple[str, Path]]:
-    """The default project, served with the first origin allowed; its base URL (by `HOST`) and
-    its log."""
+    """The default project, served once for this module's tests, with the first origin allowed;
+    its base URL (by `HOST`) and its log."""
     project = rendered(request.param, projects, workdir)
-    env = migrated_database(project, tmp_path, request) | {"CORS_ORIGINS": origins[0]}
-    log = tmp_path / "server.log"
+    directory = tmp_path_factory.mktemp("browser")
+    env = migrated_database(project, directory, request) | {"CORS_ORIGINS": origins[0]}
+    log = directory / "server.log"
     with project.serving(env, log) as base:
         yield base.replace("127.0.0.1", HOST), log
 

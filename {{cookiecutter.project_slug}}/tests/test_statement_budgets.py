@@ -1,28 +1,35 @@
+{%- set is_async = cookiecutter | session_style == "async" -%}
+{%- set async_ = "async " if is_async else "" -%}
+{%- set aw = "await " if is_async else "" -%}
+{%- set Client = "AsyncClient" if is_async else "TestClient" -%}
 """What each request sends to the database, statement by statement (statement_budgets.py)."""
 
 from collections.abc import Callable
 
 import pytest
+{% if is_async -%}
 from httpx2 import AsyncClient
+{% else -%}
+from fastapi.testclient import TestClient
+{% endif -%}
 from statement_budgets import MADE_FIRST, STATEMENT_BUDGETS{% if cookiecutter.database == "postgresql" %}, as_a_read_session_sends{% endif %}
 
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import Settings
 
 
-async def test_a_read_is_one_statement_and_a_write_one_inside_its_transaction(
+{{ async_ }}def test_a_read_is_one_statement_and_a_write_one_inside_its_transaction(
 {%- if cookiecutter.database == "postgresql" %}
-    committing_client: AsyncClient,
+    committing_client: {{ Client }},
     statements: Callable[[], dict[str, list[str]]],
     own_settings: Settings,
 {%- else %}
-    committing_client: AsyncClient, statements: Callable[[], dict[str, list[str]]]
+    committing_client: {{ Client }}, statements: Callable[[], dict[str, list[str]]]
 {%- endif %}
 ) -> None:
-    client = committing_client
-    item = (await client.post("/items", json={"title": "Counted"})).json()
-    assert (await client.get(f"/items/{item['id']}")).status_code == 200
-    assert (await client.get("/items")).json()["items"][0]["title"] == "Counted"
+    item = {{ "(await " if is_async }}committing_client.post("/items", json={"title": "Counted"}){{ ")" if is_async }}.json()
+    assert {{ "(await " if is_async }}committing_client.get(f"/items/{item['id']}"){{ ")" if is_async }}.status_code == 200
+    assert {{ "(await " if is_async }}committing_client.get("/items"){{ ")" if is_async }}.json()["items"][0]["title"] == "Counted"
 
     sent = statements()
     assert [statement.split()[0] for statement in sent["writer"]] == ["BEGIN", "INSERT", "COMMIT"]
@@ -48,8 +55,8 @@ def test_every_endpoint_has_a_statement_budget(settings: Settings) -> None:
 
 
 @pytest.mark.parametrize("endpoint", STATEMENT_BUDGETS)
-async def test_each_endpoint_keeps_to_its_statement_budget(
-    committing_client: AsyncClient,
+{{ async_ }}def test_each_endpoint_keeps_to_its_statement_budget(
+    committing_client: {{ Client }},
     statements: Callable[[], dict[str, list[str]]],
     endpoint: str,
 {%- if cookiecutter.database == "postgresql" %}
@@ -64,10 +71,10 @@ async def test_each_endpoint_keeps_to_its_statement_budget(
     made: dict[str, int] = {}
     for name, (at, made_by) in MADE_FIRST.items():
         for _ in range(2):
-            made[name] = (await committing_client.post(at, json=made_by)).json()["id"]
+            made[name] = {{ "(await " if is_async }}committing_client.post(at, json=made_by){{ ")" if is_async }}.json()["id"]
     before = statements()
 
-    response = await committing_client.request(method, path.format(**made), json=body)
+    response = {{ aw }}committing_client.request(method, path.format(**made), json=body)
 
     assert response.status_code < 300, response.text
     sent = {engine: after[len(before[engine]) :] for engine, after in statements().items()}
