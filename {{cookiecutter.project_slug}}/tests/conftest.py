@@ -1,10 +1,6 @@
-"""Fixtures: databases built by the migrations, and the application on them.
-
-`app` and `client` serve each test in a transaction that is rolled back at its end: the
-requests run in savepoints inside it, on one connection, so the application commits as usual
-and the test still leaves nothing behind. Where the database comes from is in
-`database_fixtures.py`; the engine, the transaction and the app, in `session_fixtures.py`.
-"""
+"""Fixtures: `app` and `client` serve each test in a transaction rolled back at its end, the
+requests in savepoints inside it, so the application commits as usual and leaves nothing
+behind (the database: database_fixtures.py; the transaction and the app: session_fixtures.py)."""
 
 import io
 import json

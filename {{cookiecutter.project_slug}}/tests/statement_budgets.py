@@ -7,14 +7,12 @@ from typing import Any
 from {{ cookiecutter.package_name }}.settings import Settings
 {%- endif %}
 
-# What each endpoint sends to the database, by engine, BEGIN and COMMIT included (an endpoint:
-# its body, the writer's statements, the reader's). A change that adds a statement fails
-# test_each_endpoint_keeps_to_its_statement_budget, which names the endpoint and what it sent.
-# Before each endpoint is called, what its path names is made (by a POST of this body to this
-# path), twice: a list that sends a statement per row goes over its budget.
+# What each path names, made first by a POST of this body to this path, twice: a list that
+# sends a statement per row goes over its budget.
 MADE_FIRST: dict[str, tuple[str, dict[str, Any]]] = {
     "item_id": ("/items", {"title": "Counted"}),
 }
+# Each endpoint's body, then what its writer and its reader send, BEGIN and COMMIT included.
 STATEMENT_BUDGETS: dict[str, tuple[dict[str, Any] | None, list[str], list[str]]] = {
     "POST /items": ({"title": "Counted"}, ["BEGIN", "INSERT", "COMMIT"], []),
     "GET /items/{item_id}": (None, [], ["SELECT"]),

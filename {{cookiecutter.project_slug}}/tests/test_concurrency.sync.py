@@ -110,11 +110,9 @@ def test_a_request_cancelled_by_a_cancel_scope_waits_for_its_route_without_spinn
 def test_natively_cancelled_requests_end_their_sessions_only_when_their_routes_are_done(
     committing_app: FastAPI, sessions_made: list[TrackedSession], writer: Engine, reader: Engine
 ) -> None:
-    """asyncio's own cancellation (`Task.cancel()`, as `asyncio.timeout` sends) does not wait
-    for a route's thread, as AnyIO's does. Cancelled so, while their routes are in the middle
-    of a statement, the requests must still end their sessions only once the routes are done
-    with them: the write rolled back, every session closed, every connection back in its
-    pool."""
+    """asyncio's own cancellation (as `asyncio.timeout` sends) does not wait for a route's thread:
+    cancelled so mid-statement, requests still end their sessions only once their routes are
+    done (the write rolled back, every session closed, every connection back in its pool)."""
     inside, release = threading.Event(), threading.Event()
     ended_under_their_routes: list[bool] = []  # for each cancelled request's session
 

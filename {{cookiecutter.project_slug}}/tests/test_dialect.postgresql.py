@@ -97,11 +97,9 @@ def test_settings_know_only_the_poolers_they_can_work_behind() -> None:
 async def test_behind_a_transaction_mode_pooler_nothing_outlives_its_transaction(
     own_server: PostgresServer, migrate: Migrate, pooler: str
 ) -> None:
-    """A transaction-mode pooler hands each transaction a server connection of its choosing:
-    with DATABASE_POOLER=transaction, no prepared statement and no setting stays on a
-    connection after its transaction, and the read engine still cannot write. Straight to the
-    server (the default), both stay, and save work. (Straight to a server of the test's own,
-    whatever TEST_DATABASE_URL names: only there is the connection the one that ran them.)"""
+    """With DATABASE_POOLER=transaction no prepared statement or setting outlives its transaction
+    and the read engine still cannot write; straight to the server (the default), both stay.
+    On a server of the test's own: only there is the next connection the one that ran them."""
     url = parse_database_url(own_server.get_uri()).render_as_string(hide_password=False)
     own = Settings(database_url=url).model_copy(update={"pool_size": 1, "database_pooler": pooler})
     writer, reader = create_db_engine(own), create_db_engine(own, read_only=True)

@@ -1,13 +1,9 @@
 {%- set is_async = cookiecutter | session_style == "async" -%}
 {%- set async_ = "async " if is_async else "" -%}
 {%- set aw = "await " if is_async else "" -%}
-"""The command line, `{{ cookiecutter.project_slug }}`: work on the database outside a request.
-
-    {{ cookiecutter.project_slug }} seed --count 1000     create 1,000 demo items
-
-Each batch of items is written in a unit of work of its own (`Database.unit_of_work`), so a
-failure loses at most the batch it happened in, and the items already written stay.
-"""
+"""The command line (`{{ cookiecutter.project_slug }} seed --count 1000`): work on the database
+outside a request. Each batch is a unit of work of its own (`Database.unit_of_work`), so a
+failure loses only the batch it happened in."""
 
 import argparse
 {%- if is_async %}

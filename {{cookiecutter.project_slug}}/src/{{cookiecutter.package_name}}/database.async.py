@@ -60,13 +60,9 @@ class Database:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[WriteSession]:
-        """One session and one transaction: committed if the block succeeds, rolled back if it
-        raises, and closed either way. Requests get theirs from `get_session`; a script, a
-        worker or a background task opens its own:
-
-            async with database.unit_of_work() as session:
-                await repository.create_item(session, data)
-        """
+        """One session and one transaction, committed if the block succeeds, rolled back if it
+        raises, closed either way: `async with database.unit_of_work() as session:` in a script, a
+        worker or a background task (README: "Units of work")."""
 {%- if sqlite %}
         async with self.write_turn, self.session_factory.begin() as session:
 {%- else %}

@@ -57,9 +57,8 @@ class Database:
     session_factory: sessionmaker[Session]  # for requests that write
     read_session_factory: sessionmaker[Session]  # for requests that only read
 {%- if sqlite %}
-    # SQLite lets one connection write at a time. Requests that write wait for their turn
-    # here, in the event loop, rather than in worker threads: a thread waiting for the write
-    # lock could hold the very worker that the lock's holder needs to finish its request.
+    # SQLite lets one connection write at a time: writers wait for their turn here, in the
+    # event loop, not in a worker thread the lock's holder may need to finish its request.
     write_turn: Lock = field(default_factory=Lock)
 {%- else %}
     # A place per connection its pool may hold, waited for in the event loop (POOL_TIMEOUT at
@@ -73,13 +72,9 @@ class Database:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[WriteSession]:
-        """One session and one transaction: committed if the block succeeds, rolled back if it
-        raises, and closed either way. Requests get theirs from `get_session`; a script, a
-        worker or a background task opens its own:
-
-            with database.unit_of_work() as session:
-                repository.create_item(session, data)
-        """
+        """One session and one transaction, committed if the block succeeds, rolled back if it
+        raises, closed either way: `with database.unit_of_work() as session:` in a script, a
+        worker or a background task (README: "Units of work")."""
         with self.session_factory.begin() as session:
             yield WriteSession(session)
 

@@ -18,16 +18,9 @@ Timestamp = DateTime(timezone=True)
 
 
 def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
-    """Keyword arguments for the engine: its pool, its timeouts, its isolation level.
-
-    Straight to the server, a read-only engine's connections run each statement as a
-    transaction of its own (autocommit): a read of one statement costs one round trip, with no
-    BEGIN and no COMMIT around it, and with no transaction there is nothing to roll back when a
-    session ends or its connection goes back to the pool. Behind a transaction-mode pooler,
-    they run each session in a transaction that the server keeps read-only (BEGIN READ ONLY):
-    the setting that keeps them read-only straight to the server would outlive the
-    transaction, on a server connection that the pooler then hands to a writer.
-    """
+    """Keyword arguments for the engine: its pool, its timeouts, its isolation level. A read-only
+    engine runs each statement in autocommit (one round trip, nothing to roll back), or behind a
+    transaction-mode pooler in BEGIN READ ONLY (README: "Scaling out" says why)."""
     pooled = settings.database_pooler == "transaction"
     autocommit = read_only and not pooled
     options = {

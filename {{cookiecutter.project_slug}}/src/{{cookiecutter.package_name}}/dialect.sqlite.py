@@ -36,14 +36,9 @@ class Timestamp(TypeDecorator[datetime]):
 
 
 class _Connection(sqlite3.Connection):
-    """A connection that closes its cursors when it is closed.
-
-    A request cancelled between two steps of a statement (an INSERT ... RETURNING that has
-    returned its row, say, and not yet been fetched) leaves that statement open. Python closes
-    connections with sqlite3_close_v2(), which keeps one with open statements alive, its
-    transaction and SQLite's write lock with it, until the garbage collector frees its cursors.
-    Closed first, they let the connection close at once, and SQLite roll its transaction back.
-    """
+    """A connection that closes its cursors first: a statement a cancelled request left open
+    would keep it, its transaction and the write lock alive (sqlite3_close_v2) until the
+    garbage collector freed the cursor."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -64,10 +59,9 @@ class _Connection(sqlite3.Connection):
 def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
     """Keyword arguments for the engine."""
 {%- if sync %}
-    # Reading one item runs in the event loop, where a wait for a lock would stall every
-    # request: readers wait READ_BUSY_TIMEOUT at most, then fail (a 503). In write-ahead-log
-    # mode a reader waits only in rare events: recovery after a crash, or another process
-    # holding the database exclusively.
+    # Reading one item runs in the event loop, where a wait for a lock stalls every request:
+    # readers wait READ_BUSY_TIMEOUT at most, then get a 503 (README: "The session and the
+    # transaction" says when a reader waits at all).
     timeout = min(settings.busy_timeout, READ_BUSY_TIMEOUT) if read_only else settings.busy_timeout
     # Sessions are opened in one thread and used in another: FastAPI's worker threads.
     connect_args = {"check_same_thread": False, "timeout": timeout}
@@ -80,12 +74,9 @@ def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
 
 
 def prepare(engine: Engine, *, read_only: bool, enforce_foreign_keys: bool = True) -> None:
-    """Set up each connection that `engine` opens.
-
-    A read-only engine's connections run each statement as a transaction of its own, and
-    refuse to write. Every transaction of the other engine's takes SQLite's write lock as it
-    begins (BEGIN IMMEDIATE), so that it never fails half-way for want of it.
-    """
+    """Set up each connection that `engine` opens: a read-only engine's connections run each
+    statement as a transaction of its own and refuse to write; the other's take the write lock
+    as each transaction begins (BEGIN IMMEDIATE), so that none fails half-way for want of it."""
     in_memory = engine.url.database in (None, "", ":memory:")
 
     @event.listens_for(engine, "connect")
@@ -118,10 +109,8 @@ def prepare(engine: Engine, *, read_only: bool, enforce_foreign_keys: bool = Tru
 {%- endif %}
 
     # SQLAlchemy skips a rollback where the driver is in autocommit mode, as every connection
-    # here is (SQLAlchemy, not the sqlite3 module, begins transactions). What tells whether a
-    # rollback has anything to do is whether a transaction is open: a write's, or one that a
-    # SAVEPOINT began. Skipping the others spares each read two {{ "trips to aiosqlite's thread" if not sync else "calls into the driver" }},
-    # and each write one.
+    # here is; whether a transaction is open (a write's, a SAVEPOINT's) says if one is needed.
+    # That spares each read two {{ "trips to aiosqlite's thread" if not sync else "calls into the driver" }} and each write one.
     engine.dialect.detect_autocommit_setting = _not_in_transaction  # type: ignore[method-assign,assignment]
 
     if not read_only:

@@ -23,15 +23,9 @@ from .settings import Settings, get_settings
 
 @contextmanager
 def tuned_garbage_collector() -> Iterator[None]:
-    """Spend less of each request in Python's cycle collector, while the service runs
-    (TUNE_GC=false turns this off: it changes the collector for the whole process).
-
-    What the service builds as it starts (routes, models, mappers, schemas) lives as long as
-    the process: freezing it spares every full collection from walking it again. A request
-    makes thousands of short-lived objects, so the youngest generation is collected once
-    allocations outnumber deallocations by 10,000 rather than by Python's default (700; 2,000
-    from Python 3.13). Both are undone at shutdown.
-    """
+    """Spend less of each request in Python's cycle collector while the service runs: freeze what
+    start-up built (it lives as long as the process) and collect the youngest generation less
+    often, as a request makes thousands of short-lived objects. TUNE_GC=false turns it off."""
     threshold = gc.get_threshold()
     gc.collect()
     gc.freeze()

@@ -2,8 +2,7 @@
 {%- set async_ = "async " if is_async else "" -%}
 {%- set aw = "await " if is_async else "" -%}
 {%- set Session = "AsyncSession" if is_async else "Session" -%}
-"""Data access for items: functions that work in the caller's session and never commit; those
-that write take a `WriteSession`, which mypy refuses a read session.
+"""Data access for items, in the caller's session, never committing (writes take a `WriteSession`).
 
 Items are the fast path: SQLAlchemy Core statements, built once, that return rows. New code
 uses ORM objects, as the README's "Add a resource" shows (and says why).

@@ -8,11 +8,9 @@ from pydantic.json_schema import SkipJsonSchema
 
 from .models import DESCRIPTION_MAX_LENGTH, SKU_MAX_LENGTH, TITLE_MAX_LENGTH
 
-# The schema documents exactly what is enforced, on what the client sent, untrimmed. No text
-# may hold NUL (PostgreSQL cannot store it) or a lone surrogate (no database can, as UTF-8).
-# Characters no title may hold: C0 and C1 controls (tabs and line breaks among them), and
-# Unicode's line and paragraph separators; and those that show as nothing, which a title may
-# hold, but not only them.
+# The schema documents exactly what is enforced, on the untrimmed input. No text may hold NUL
+# or a lone surrogate (no database stores them); no title a control character or a line
+# separator, nor only characters that show as nothing (_BLANKS).
 _CONTROLS = r"\x00-\x1f\x7f-\x9f\u2028\u2029"
 _BLANKS = r" \xa0\u1680\u2000-\u200b\u202f\u205f\u3000\ufeff"
 # A title: a line of text, not blank.

@@ -55,24 +55,19 @@ class Settings(BaseSettings):
     # Where the requests that only read go (a replica, say); by default, DATABASE_URL.
     read_database_url: str | None = Field(default=None, repr=False)
     # What stands between the service and PostgreSQL: nothing, or a pooler in transaction mode
-    # (PgBouncer's `pool_mode = transaction`, or a managed pooler that works the same way),
-    # which may hand each transaction to another server connection. With "transaction", no
-    # prepared statement outlives its transaction and no setting outlives its transaction.
+    # (PgBouncer's `pool_mode = transaction`): then no prepared statement and no setting
+    # outlives its transaction (README: "Scaling out").
     database_pooler: Literal["none", "transaction"] = "none"
-    # Connections in each of the two pools (one for the requests that write, one for those
-    # that only read): a process holds up to 2 x (pool_size + max_overflow), so that four
-    # worker processes on the defaults hold 40, well under a default server's 100. Extra
-    # connections are closed as soon as they are returned to a full pool, so under steady load
-    # they would be opened and closed again and again; without them, a request that finds
-    # every connection busy waits for one, up to `pool_timeout`, then fails with a 503.
+    # Connections in each of the two pools (writes, reads): a process holds up to
+    # 2 x (pool_size + max_overflow); a request that finds every one busy waits `pool_timeout`
+    # at most, then gets a 503 (README: "Scaling out", the connection budget).
     pool_size: int = Field(default=5, ge=1)
     max_overflow: int = Field(default=0, ge=0)
     # Seconds a request waits for a free connection, and for a new one to connect.
     pool_timeout: float = Field(default=5.0, gt=0)
     connect_timeout: float = Field(default=5.0, gt=0)
-    # Test each connection as it leaves the pool, so that one the server has closed is
-    # replaced instead of failing a request. It costs a round trip per request; without it,
-    # the first request after the server restarts fails (503) and the pool renews itself.
+    # Test each connection as it leaves the pool (a round trip per request); without it, the
+    # first request after the server restarts fails (503) and the pool renews itself.
     pool_pre_ping: bool = False
 {%- endif %}
     # Tune Python's garbage collector while the service runs (see `tuned_garbage_collector`).

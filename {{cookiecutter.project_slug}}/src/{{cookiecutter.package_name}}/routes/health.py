@@ -122,10 +122,9 @@ def migrations() -> tuple[frozenset[str], frozenset[str]]:
     try:
         return set({{ aw }}session.scalars(_REVISIONS))
     finally:
-        # The pooled connection must not keep the limit. If the query failed, the first error
-        # is the one to report (an outage: 503, not 500), and the limit has gone already: with
-        # the connection, if it dropped, or with the transaction, which the failure aborted (a
-        # read session runs in one behind a transaction-mode pooler), when it is rolled back.
+        # The pooled connection must not keep the limit. If the query failed, its error is the
+        # one to report (503, not 500), and the limit went with the connection that dropped or
+        # with the aborted transaction (behind a pooler), when it is rolled back.
         with suppress(PendingRollbackError, DBAPIError):
             {{ aw }}session.execute(_UNBOUNDED)
 {%- else %}
