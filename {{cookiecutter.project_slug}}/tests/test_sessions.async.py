@@ -7,18 +7,17 @@ import gc
 import pytest
 from committing_fixtures import TrackedSession, checked_out, client_for, count_items
 from database_fixtures import REFUSED_WRITE
-from fastapi import BackgroundTasks, FastAPI
+from fastapi import FastAPI
 from httpx2 import AsyncClient
 from sqlalchemy import delete, event, text
-from sqlalchemy.exc import DBAPIError, InvalidRequestError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.orm import Session
 from starlette.types import Message, Receive, Scope, Send
 
 from {{ cookiecutter.package_name }} import repository
 from {{ cookiecutter.package_name }}.database import (
     Database,
-    DatabaseDep,
     ReadSessionDep,
     SessionDep,
     create_db_engine,
@@ -121,101 +120,6 @@ async def test_every_session_is_closed_and_every_connection_returned(
     assert len(sessions_made) == 7
     assert all(session.closed for session in sessions_made)
     assert checked_out(writer, reader) == 0
-
-
-async def test_a_unit_of_work_outside_a_request_commits_or_rolls_back_and_always_closes(
-    committing_database: Database,
-    sessions_made: list[TrackedSession],
-    writer: AsyncEngine,
-    reader: AsyncEngine,
-) -> None:
-    async def work(title: str, *, fail: bool = False) -> None:  # as a script or a worker does
-        async with committing_database.unit_of_work() as session:
-            await repository.create_item(session, ItemCreate(title=title))
-            if fail:
-                raise RuntimeError("the work failed after its write")
-
-    await work("Kept")
-    with pytest.raises(RuntimeError):
-        await work("Rolled back", fail=True)
-
-    async with committing_database.read_session_factory() as reading:
-        items = await repository.list_items(reading, after=0, limit=9)
-    assert [item.title for item in items] == ["Kept"]
-    assert len(sessions_made) == 3
-    assert all(session.closed for session in sessions_made)
-    assert checked_out(writer, reader) == 0
-
-
-async def describe_later(database: Database, item_id: int) -> None:
-    """Work for after the response: it is given ids, and opens a unit of work of its own."""
-    async with database.unit_of_work() as session:
-        description = {"description": "Described after the response"}
-        await repository.update_item(session, item_id, description)
-
-
-async def test_a_background_task_works_in_a_unit_of_work_of_its_own(
-    committing_app: FastAPI, committing_client: AsyncClient
-) -> None:
-    @committing_app.post("/items/{item_id}/describe", status_code=202)
-    async def describe(item_id: int, database: DatabaseDep, tasks: BackgroundTasks) -> None:
-        tasks.add_task(describe_later, database, item_id)
-
-    item = (await committing_client.post("/items", json={"title": "Described later"})).json()
-    assert (await committing_client.post(f"/items/{item['id']}/describe")).status_code == 202
-
-    described = (await committing_client.get(f"/items/{item['id']}")).json()
-    assert described["description"] == "Described after the response"
-
-
-async def test_a_background_task_that_takes_the_request_s_session_fails_loudly(
-    committing_app: FastAPI, committing_client: AsyncClient, caplog: pytest.LogCaptureFixture
-) -> None:
-    @committing_app.post("/items/{item_id}/describe-wrongly", status_code=202)
-    async def describe_wrongly(item_id: int, session: SessionDep, tasks: BackgroundTasks) -> None:
-        tasks.add_task(repository.update_item, session, item_id, {"description": "Lost"})
-
-    item = (await committing_client.post("/items", json={"title": "Never described"})).json()
-    # By the time the task runs the request's session is closed, for good: it refuses the work,
-    # rather than write in a transaction that nobody would commit, and the error is logged.
-    response = await committing_client.post(f"/items/{item['id']}/describe-wrongly")
-
-    assert response.status_code == 202
-    [logged] = [record.exc_info[1] for record in caplog.records if record.exc_info]
-    assert isinstance(logged, InvalidRequestError)
-    assert "permanently closed" in str(logged)
-
-    assert (await committing_client.get(f"/items/{item['id']}")).json()["description"] is None
-
-
-{% if cookiecutter.database == "sqlite" -%}
-# aiosqlite makes a coroutine for the query that SQLAlchemy then refuses to wait for: collected
-# at the test's end (below), the warning it leaves is this test's, and expected.
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-{% endif -%}
-async def test_what_a_unit_of_work_loaded_stays_loaded_after_its_commit(
-    committing_database: Database,
-) -> None:
-    """The sessions' options keep an AsyncSession from sending a statement on its own, which it
-    cannot (MissingGreenlet): what a commit would expire stays loaded. With SQLAlchemy's default
-    the commit expires it, and the next read of an attribute is a query that fails."""
-    async with committing_database.unit_of_work() as session:
-        item = Item(title="Loaded once")
-        session.add(item)
-
-    # After the commit and the close, no query: the INSERT's RETURNING brought back the rest.
-    assert (item.title, item.description) == ("Loaded once", None)
-    assert item.created_at is not None
-    expiring = async_sessionmaker(committing_database.session_factory.kw["bind"])
-    async with expiring() as session:
-        expired = Item(title="Expired at its commit")
-        session.add(expired)
-        await session.commit()
-        with pytest.raises(SQLAlchemyError, match="greenlet_spawn has not been called"):
-            _ = expired.title
-{%- if cookiecutter.database == "sqlite" %}
-    gc.collect()
-{%- endif %}
 
 
 async def test_a_read_session_refuses_to_write(committing_database: Database) -> None:

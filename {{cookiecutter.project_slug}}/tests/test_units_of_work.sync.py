@@ -1,0 +1,77 @@
+"""Units of work outside a request: a script's or a worker's, a background task's (which never
+gets the request's session), and what a unit of work loaded, after its commit. These tests
+commit for real (committing_fixtures.py)."""
+
+import pytest
+from committing_fixtures import TrackedSession, checked_out
+from fastapi import BackgroundTasks, FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine
+from sqlalchemy.exc import InvalidRequestError
+
+from {{ cookiecutter.package_name }} import repository
+from {{ cookiecutter.package_name }}.database import Database, DatabaseDep, SessionDep
+from {{ cookiecutter.package_name }}.schemas import ItemCreate
+
+
+def test_a_unit_of_work_outside_a_request_commits_or_rolls_back_and_always_closes(
+    committing_database: Database,
+    sessions_made: list[TrackedSession],
+    writer: Engine,
+    reader: Engine,
+) -> None:
+    def work(title: str, *, fail: bool = False) -> None:  # as a script or a worker does
+        with committing_database.unit_of_work() as session:
+            repository.create_item(session, ItemCreate(title=title))
+            if fail:
+                raise RuntimeError("the work failed after its write")
+
+    work("Kept")
+    with pytest.raises(RuntimeError):
+        work("Rolled back", fail=True)
+
+    with committing_database.read_session_factory() as reading:
+        items = repository.list_items(reading, after=0, limit=9)
+    assert [item.title for item in items] == ["Kept"]
+    assert len(sessions_made) == 3
+    assert all(session.closed for session in sessions_made)
+    assert checked_out(writer, reader) == 0
+
+
+def describe_later(database: Database, item_id: int) -> None:
+    """Work for after the response: it is given ids, and opens a unit of work of its own."""
+    with database.unit_of_work() as session:
+        repository.update_item(session, item_id, {"description": "Described after the response"})
+
+
+def test_a_background_task_works_in_a_unit_of_work_of_its_own(
+    committing_app: FastAPI, committing_client: TestClient
+) -> None:
+    @committing_app.post("/items/{item_id}/describe", status_code=202)
+    def describe(item_id: int, database: DatabaseDep, tasks: BackgroundTasks) -> None:
+        tasks.add_task(describe_later, database, item_id)
+
+    item = committing_client.post("/items", json={"title": "Described later"}).json()
+    assert committing_client.post(f"/items/{item['id']}/describe").status_code == 202
+
+    described = committing_client.get(f"/items/{item['id']}").json()
+    assert described["description"] == "Described after the response"
+
+
+def test_a_background_task_that_takes_the_request_s_session_fails_loudly(
+    committing_app: FastAPI, committing_client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    @committing_app.post("/items/{item_id}/describe-wrongly", status_code=202)
+    def describe_wrongly(item_id: int, session: SessionDep, tasks: BackgroundTasks) -> None:
+        tasks.add_task(repository.update_item, session, item_id, {"description": "Lost"})
+
+    item = committing_client.post("/items", json={"title": "Never described"}).json()
+    # By the time the task runs the request's session is closed, for good: it refuses the work,
+    # rather than write in a transaction that nobody would commit, and the error is logged.
+    response = committing_client.post(f"/items/{item['id']}/describe-wrongly")
+
+    assert response.status_code == 202
+    [logged] = [record.exc_info[1] for record in caplog.records if record.exc_info]
+    assert isinstance(logged, InvalidRequestError)
+    assert "permanently closed" in str(logged)
+    assert committing_client.get(f"/items/{item['id']}").json()["description"] is None
