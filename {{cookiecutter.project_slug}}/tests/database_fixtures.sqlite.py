@@ -50,17 +50,37 @@ def statements(writer: {{ engine_type }}, reader: {{ engine_type }}) -> Callable
     sent: dict[str, list[str]] = {"writer": [], "reader": []}
 
     def listen(engine: {{ engine_type }}, statements: list[str]) -> None:
+        running: list[str] | None = None  # traced of the statement SQLAlchemy runs, if any
+
+        def traced(statement: str) -> None:
+            if running is None:
+                statements.append(statement)
+            # SQLite traces a running statement again as it starts each trigger the statement
+            # fires (a foreign key's ON DELETE CASCADE is one): the same text, no new statement.
+            elif running[-1:] != [statement]:
+                statements.append(statement)
+                running.append(statement)
+
         def trace(dbapi_connection: Any, _record: Any) -> None:
 {%- if is_async %}
             # aiosqlite runs each connection in a thread of its own: trace it there.
-            dbapi_connection.run_async(
-                lambda connection: connection.set_trace_callback(statements.append)
-            )
+            dbapi_connection.run_async(lambda connection: connection.set_trace_callback(traced))
 {%- else %}
-            dbapi_connection.set_trace_callback(statements.append)
+            dbapi_connection.set_trace_callback(traced)
 {%- endif %}
 
-        event.listen(engine{{ ".sync_engine" if is_async }}, "connect", trace)
+        def runs(*_args: Any) -> None:
+            nonlocal running
+            running = []
+
+        def ran(*_args: Any) -> None:
+            nonlocal running
+            running = None
+
+        events = engine{{ ".sync_engine" if is_async }}
+        event.listen(events, "connect", trace)
+        event.listen(events, "before_cursor_execute", runs)
+        event.listen(events, "after_cursor_execute", ran)
 
     listen(writer, sent["writer"])
     listen(reader, sent["reader"])
