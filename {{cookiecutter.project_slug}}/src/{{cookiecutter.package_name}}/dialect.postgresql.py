@@ -135,11 +135,11 @@ def is_missing_table(error: DBAPIError) -> bool:
     return getattr(error.orig, "sqlstate", None) == "42P01"  # undefined_table
 
 
-def unique_violation(error: IntegrityError, metadata: MetaData) -> list[str]:
-    """The columns whose values another row already holds, if `error` is a unique violation:
-    those of the constraint it names (the message's text may be in the server's language)."""
+def unique_violation(error: IntegrityError, metadata: MetaData) -> tuple[str, list[str]] | None:
+    """The table, and the columns whose values another of its rows already holds, if `error` is a
+    unique violation: those of the constraint it names (the message may be in another language)."""
     if getattr(error.orig, "sqlstate", None) != "23505":
-        return []
+        return None
 {%- if cookiecutter | session_style == "async" %}
     name = getattr(getattr(error.orig, "__cause__", None), "constraint_name", None)  # asyncpg's
 {%- else %}
@@ -150,5 +150,5 @@ def unique_violation(error: IntegrityError, metadata: MetaData) -> list[str]:
         unique += [c for c in table.constraints if isinstance(c, ColumnCollectionConstraint)]
         for constraint in unique:
             if constraint.name == name:
-                return [column.name for column in constraint.columns]
-    return []
+                return table.name, [column.name for column in constraint.columns]
+    return None

@@ -136,10 +136,11 @@ def is_missing_table(error: DBAPIError) -> bool:
     return str(error.orig).startswith("no such table")
 
 
-def unique_violation(error: IntegrityError, _metadata: MetaData) -> list[str]:
-    """The columns whose values another row already holds, if `error` is a unique violation;
-    SQLite names them in its message: "UNIQUE constraint failed: items.sku"."""
+def unique_violation(error: IntegrityError, _metadata: MetaData) -> tuple[str, list[str]] | None:
+    """The table, and the columns whose values another of its rows already holds, if `error` is a
+    unique violation; SQLite names them in its message: "UNIQUE constraint failed: items.sku"."""
     if getattr(error.orig, "sqlite_errorname", "") != "SQLITE_CONSTRAINT_UNIQUE":
-        return []
+        return None
     columns = str(error.orig).removeprefix("UNIQUE constraint failed: ").split(", ")
-    return [column.partition(".")[2] for column in columns if "." in column]
+    named = [column.partition(".") for column in columns if "." in column]
+    return (named[0][0], [name for _table, _dot, name in named]) if named else None

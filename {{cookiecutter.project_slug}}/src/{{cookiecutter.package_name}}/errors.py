@@ -3,6 +3,7 @@ mapped by their cause: a taken unique value is a 409, an unreachable database a 
 a 500 (the README's "Errors" has the table)."""
 
 import logging
+import re
 from http import HTTPMethod, HTTPStatus
 from typing import Any
 
@@ -117,12 +118,21 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, IntegrityError)
-    fields = dialect.unique_violation(exc, Base.metadata)
-    if not fields:  # a NOT NULL, CHECK or foreign key violation: the code let bad data through
+    violation = dialect.unique_violation(exc, Base.metadata)
+    if violation is None:  # NOT NULL, CHECK, a foreign key: the code let bad data through
         raise exc
+    table, fields = violation
     logger.info("Unique value taken: %s", exc)
     errors = [FieldError(loc=["body", f], msg="already taken", type="unique") for f in fields]
-    return problem(409, f"Another item already has this {' and '.join(fields)}", errors)
+    detail = f"Another {_row_name(table)} already has this {' and '.join(fields)}"
+    return problem(409, detail, errors)
+
+
+def _row_name(table_name: str) -> str:
+    """What a row of the table is called: its model's name, in words ("order line")."""
+    table = Base.metadata.tables.get(table_name)
+    names = [model.class_.__name__ for model in Base.registry.mappers if model.local_table is table]
+    return re.sub(r"(?<=.)(?=[A-Z])", " ", names[0]).lower() if names else "row"
 
 
 async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
