@@ -119,7 +119,7 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, IntegrityError)
     violation = dialect.unique_violation(exc, Base.metadata)
-    if violation is None:  # NOT NULL, CHECK, a foreign key: the code let bad data through
+    if violation is None:  # NOT NULL, CHECK, a foreign key: a bug, and a 500 (as below)
         raise exc
     table, fields = violation
     logger.info("Unique value taken: %s", exc)
