@@ -87,11 +87,10 @@ def combination_params(combinations: list[dict[str, str]], stage: str = "") -> l
         base = base_combination(combination)
         others = combination_id({k: v for k, v in combination.items() if k not in base})
         group = " ".join(part for part in (combination_id(base), others, stage) if part)
-        params.append(
-            pytest.param(
-                combination, id=combination_id(combination), marks=pytest.mark.xdist_group(group)
-            )
-        )
+        marks = [pytest.mark.xdist_group(group)]
+        if others:  # installed and tested in the full suite; ruff checks it in the fast loop
+            marks.append(pytest.mark.slow)
+        params.append(pytest.param(combination, id=combination_id(combination), marks=marks))
     return params
 
 
@@ -105,6 +104,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers",
         "defaults_only: a check that other answers (tracing) cannot change, of the projects"
         " rendered with the defaults only",
+    )
+    config.addinivalue_line(
+        "markers",
+        "slow: not needed to tell whether every supported combination renders, installs and"
+        ' passes its own suite, ruff and mypy; `-m "not slow"` leaves it out (the fast loop)',
     )
     if not hasattr(config, "workerinput"):  # the process that starts the run
         os.environ[WORKDIR] = tempfile.mkdtemp(prefix="template-tests-")
@@ -185,6 +189,18 @@ def project(
 ) -> Project:
     """A rendered and installed project, for each supported combination in turn, and for the
     other answers in the combinations that `VARIANTS` gives them."""
+    return rendered(request.param, projects, workdir)
+
+
+@pytest.fixture(params=combination_params(VARIANTS, stage="own suite"))
+def suite_project(
+    request: pytest.FixtureRequest,
+    projects: dict[str, Project],
+    workdir: Path,
+) -> Project:
+    """The projects `project` gives, for their own suites, the longest of their checks: in a
+    group of their own, so that each runs beside its project's other checks, on another core
+    (which installs the project too, from uv's cache)."""
     return rendered(request.param, projects, workdir)
 
 

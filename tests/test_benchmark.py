@@ -5,6 +5,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 TEMPLATE = Path(__file__).resolve().parent.parent
 BENCHMARK = TEMPLATE / "benchmark"
 sys.path.insert(0, str(BENCHMARK))
@@ -12,6 +14,7 @@ sys.path.insert(0, str(BENCHMARK))
 import chart  # noqa: E402
 
 
+@pytest.mark.slow
 def test_the_chart_is_drawn_from_the_recorded_results(tmp_path: Path) -> None:
     results = json.loads(chart.RESULTS.read_text())
     drawn = tmp_path / "results.svg"

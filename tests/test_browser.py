@@ -24,6 +24,8 @@ from .baking import COMBINATIONS, TEMPLATE, Project
 from .conftest import combination_params, rendered
 from .test_variants import migrated_database
 
+pytestmark = pytest.mark.slow
+
 ARTIFACTS = TEMPLATE / "artifacts" / "browser"
 # The service's name for the browser, resolved to loopback by the browser alone: Swagger UI
 # hides what it would fetch from elsewhere on a page served from "localhost" or "127.0.0.1".

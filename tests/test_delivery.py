@@ -194,6 +194,7 @@ def recorded_answers(project: Path) -> dict[str, Any]:
     return {key: value for key, value in context.items() if not key.startswith("_")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("combination", COMBINATIONS, ids=combination_id)
 def test_the_recorded_answers_make_an_identical_project(
     tmp_path: Path, combination: dict[str, str]
@@ -210,6 +211,7 @@ def test_the_recorded_answers_make_an_identical_project(
 USUAL_SESSION: dict[str, str] = COOKIECUTTER_JSON["_session_for_database"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database", USUAL_SESSION)
 def test_answers_recorded_before_the_session_question_make_the_same_project(
     tmp_path: Path, database: str
@@ -245,6 +247,8 @@ def test_the_template_ci_runs_a_job_for_each_supported_combination(
     assert output.read_text() == f"ids={json.dumps(list(map(combination_id, COMBINATIONS)))}\n"
     runs = [step["run"] for step in jobs["combination"]["steps"] if "run" in step]
     assert runs[-1] == "uv run pytest --combination ${{ matrix.combination }}"
+    fast = [step["run"] for step in jobs["fast-loop"]["steps"] if "run" in step]
+    assert fast == [f"uv run pytest -m {FAST_LOOP}"]
     # The default project on macOS and Windows, made with the README's own command.
     other = jobs["other-systems"]
     assert other["strategy"]["matrix"]["os"] == ["macos-latest", "windows-latest"]
@@ -252,6 +256,29 @@ def test_the_template_ci_runs_a_job_for_each_supported_combination(
     assert f"\n{generate} && cd ../my-items-service && " in (TEMPLATE / "README.md").read_text()
 
 
+FAST_LOOP = '"not slow"'
+
+
+def test_the_fast_loop_runs_every_combination_s_own_suite_ruff_and_mypy() -> None:
+    """`uv run pytest -m "not slow"` still answers its one question for every supported
+    combination: its own suite, and its CI's checks (pre-commit: ruff and mypy)."""
+    collect = ["--collect-only", "-q", "-n", "0", "-p", "no:cacheprovider", "-m", "not slow"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *collect], cwd=TEMPLATE, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    collected = set(result.stdout.splitlines())
+
+    for combination in map(combination_id, COMBINATIONS):
+        for test in (
+            "test_variants.py::test_its_own_suite_passes",
+            "test_delivery.py::test_the_ci_workflow_steps_pass_here",
+        ):
+            assert f"tests/{test}[{combination}]" in collected
+    assert not any("lowest_versions" in test for test in collected)
+
+
+@pytest.mark.slow
 def test_the_template_python_is_at_most_1_6_times_the_largest_project() -> None:
     result = subprocess.run(
         [sys.executable, str(TEMPLATE / "scripts" / "template_size.py")],

@@ -28,6 +28,7 @@ SLUG_RULE = "use lowercase letters, digits and single hyphens, start with a lett
 PACKAGE_RULE = "use lowercase letters, digits and underscores, start with a letter, at most 64"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
@@ -171,6 +172,7 @@ def literal_arguments(module: Path, function: str) -> dict[str, object]:
     raise AssertionError(f"{module} does not call {function}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "text",
     [

@@ -18,6 +18,8 @@ from .baking import Project
 from .conftest import ci_environment
 from .test_variants import migrated_database
 
+pytestmark = pytest.mark.slow
+
 SECTION = re.compile(r"^## Add a resource\n(.*?)^## ", re.MULTILINE | re.DOTALL)
 BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 EAGER = "        .options(selectinload(Order.lines))\n"

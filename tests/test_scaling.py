@@ -29,6 +29,8 @@ from .mix import Answer, Mix, call, run_mix
 from .pgbouncer import binary, running
 from .test_variants import REQUIRED_TESTS, database_url
 
+pytestmark = pytest.mark.slow
+
 WORKERS = "3"
 
 

@@ -21,6 +21,8 @@ import pytest
 from .baking import Project
 from .test_variants import migrated_database
 
+pytestmark = pytest.mark.slow
+
 BOUND = 3  # seconds: --timeout-graceful-shutdown, given after the README's own
 RELEASED_AFTER = 1.0  # seconds after SIGTERM that the lock is released, for a request to finish
 

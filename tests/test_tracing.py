@@ -27,6 +27,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import Status
 from .baking import Project
 from .test_variants import migrated_database
 
+pytestmark = pytest.mark.slow
+
 
 @dataclass
 class Span:

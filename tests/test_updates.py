@@ -88,6 +88,7 @@ def tree(root: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database", DATABASES)
 def test_a_project_takes_a_template_change_and_keeps_its_own(
     template: Path, tmp_path: Path, database: str
@@ -142,6 +143,7 @@ def test_a_project_takes_a_template_change_and_keeps_its_own(
     assert run(project, BIN / "cruft", "check").returncode == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("database", DATABASES)
 def test_cruft_create_makes_the_same_project_as_cookiecutter(
     template: Path, tmp_path: Path, database: str
@@ -214,6 +216,7 @@ def test_a_template_given_by_abbreviation_is_recorded_by_its_url(template: Path)
     assert (local["template"], local["commit"], local["checkout"]) == (str(template), head, None)
 
 
+@pytest.mark.slow
 def test_a_project_made_from_a_tag_of_a_cloned_template_checks_and_updates(
     template: Path, tmp_path: Path
 ) -> None:

@@ -48,7 +48,8 @@ def rendered_files(project: Project) -> tuple[Path, list[Path]]:
     return project.pristine, [path for path in project.pristine.rglob("*") if path.is_file()]
 
 
-def test_its_own_suite_passes(project: Project, tmp_path: Path, record_property: Any) -> None:
+def test_its_own_suite_passes(suite_project: Project, tmp_path: Path, record_property: Any) -> None:
+    project = suite_project
     junit = tmp_path / "junit.xml"
     # The CI workflow's test step (the README's command, with coverage), reporting each test.
     project.run([*project.readme_command("test"), "--cov", f"--junitxml={junit}"], timing="suite")
@@ -147,6 +148,7 @@ def test_the_hook_refuses_as_package_name_every_module_the_project_imports(
     assert sorted(imported - load_hook("pre_gen_project").TAKEN) == []
 
 
+@pytest.mark.slow
 def test_the_lowest_versions_allowed_pass_too(
     rendered_project: Project,
     workdir: Path,
@@ -215,6 +217,7 @@ def database_url(project: Project, tmp_path: Path, request: pytest.FixtureReques
     return server.get_uri(database=name)
 
 
+@pytest.mark.slow
 def test_postgresql_tests_use_the_server_that_test_database_url_names(
     postgresql_project: Project,
 ) -> None:
@@ -233,6 +236,7 @@ def test_postgresql_tests_use_the_server_that_test_database_url_names(
     ), refused.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.defaults_only
 def test_fuzzing_the_api_from_its_schema_finds_no_error(
     project: Project, tmp_path: Path, request: pytest.FixtureRequest, record_property: Any
@@ -284,6 +288,7 @@ def next_cursor(base: str) -> str:
     return cursor
 
 
+@pytest.mark.slow
 @pytest.mark.defaults_only
 def test_a_client_generated_from_the_schema_drives_the_api(
     project: Project, tmp_path: Path, request: pytest.FixtureRequest
@@ -332,6 +337,7 @@ def test_a_client_generated_from_the_schema_drives_the_api(
     assert {line["status"] for line in access} >= {200, 201, 204, 404, 409, 422}
 
 
+@pytest.mark.slow
 @pytest.mark.defaults_only
 def test_mypy_refuses_a_read_session_to_data_access_that_writes(
     project: Project, tmp_path: Path
