@@ -1,7 +1,7 @@
-"""The project README's "Add a resource", followed in a fresh copy of each combination's project:
-its code blocks applied as they stand, its commands run; then the project's whole suite, ruff
-and mypy pass. And the lazy loading and the eager delete that the guide warns of fail as it says
-they do."""
+"""The project's guide to adding a resource (docs/adding-a-resource.md), followed in a fresh
+copy of each combination's project: its code blocks applied as they stand, its commands run;
+then the project's whole suite, ruff and mypy pass. And the lazy loading and the eager delete
+that the guide warns of fail as it says they do."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from .test_variants import migrated_database
 
 pytestmark = pytest.mark.slow
 
-SECTION = re.compile(r"^## Add a resource\n(.*?)^## ", re.MULTILINE | re.DOTALL)
 BLOCK = re.compile(r"^```(\w+)([^\n]*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 EAGER = "        .options(selectinload(Order.lines))\n"
 PASSIVE = "        passive_deletes=True,\n"
@@ -30,9 +29,7 @@ def follow_the_guide(project: Project, env: dict[str, str]) -> int:
     """Apply the guide's blocks in order: a diff is applied, a console block's commands run,
     a Python block titled with a path becomes that file (or is appended to it). The number of
     blocks."""
-    match = SECTION.search((project.path / "README.md").read_text())
-    assert match, "the README has no section 'Add a resource'"
-    blocks = BLOCK.findall(match.group(1))
+    blocks = BLOCK.findall((project.path / "docs" / "adding-a-resource.md").read_text())
     for language, info, body in blocks:
         if language == "diff":
             apply = ["git", "apply", "--recount", "--verbose", "-"]

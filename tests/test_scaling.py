@@ -96,8 +96,8 @@ def test_several_workers_stay_correct_under_concurrent_writes(
     """WEB_CONCURRENCY worker processes on one database (one SQLite file, or one PostgreSQL
     database): hundreds of creates, updates, reads and lists, forty at a time, all succeed,
     and leave exactly the items created, each as an update that succeeded left it. With
-    METRICS_ENABLED and PROMETHEUS_MULTIPROC_DIR, as the README says, every scrape, whichever
-    worker answers it, counts every worker's requests and commits."""
+    METRICS_ENABLED and PROMETHEUS_MULTIPROC_DIR, as docs/operations.md says, every scrape,
+    whichever worker answers it, counts every worker's requests and commits."""
     env = environment(DATABASE_URL=database_url(project, tmp_path, request))
     project.run(project.readme_command("create or upgrade the database"), env=env)
     log = tmp_path / "server.log"
@@ -170,7 +170,7 @@ def test_a_concurrent_mix_through_a_transaction_mode_pooler_has_no_errors(
 
 @dataclass
 class Behind:
-    """The project served through PgBouncer, configured as the project's README says, in
+    """The project served through PgBouncer, configured as the project's docs say, in
     front of a PostgreSQL server of the test's own that logs every statement."""
 
     server: PostgresServer
@@ -178,11 +178,11 @@ class Behind:
     pool_timeout: float  # the project's POOL_TIMEOUT, at its default
 
 
-def readme_pgbouncer_settings(project: Project) -> dict[str, str]:
-    """The PgBouncer configuration that the project's README gives."""
-    readme = (project.path / "README.md").read_text()
-    block = re.search(r"```ini\n(.*?)```", readme, re.DOTALL)
-    assert block, "the README gives no PgBouncer configuration"
+def documented_pgbouncer_settings(project: Project) -> dict[str, str]:
+    """The PgBouncer configuration that the project's docs give (docs/scaling.md)."""
+    page = (project.path / "docs" / "scaling.md").read_text()
+    block = re.search(r"```ini\n(.*?)```", page, re.DOTALL)
+    assert block, "docs/scaling.md gives no PgBouncer configuration"
     config = configparser.ConfigParser()
     config.read_string(textwrap.dedent(block.group(1)))
     return dict(config["pgbouncer"])
@@ -198,7 +198,7 @@ def readme_default(project: Project, setting: str) -> str:
 
 @contextmanager
 def served_behind_pgbouncer(project: Project, log: Path) -> Iterator[Behind]:
-    bouncer = readme_pgbouncer_settings(project)
+    bouncer = documented_pgbouncer_settings(project)
     pool_timeout = float(readme_default(project, "POOL_TIMEOUT"))
     server = throwaway_postgres()
     try:
@@ -250,7 +250,7 @@ def test_through_the_pooler_the_server_sees_no_statement_or_setting_outlive_a_tr
 
     seed = random.randrange(2**32)
     mix = run_mix(behind_pgbouncer.base, requests=300, concurrency=20, seed=seed)
-    print(f"through PgBouncer as the README sets it up, seed {seed}: {mix.summary()}")
+    print(f"through PgBouncer as docs/scaling.md sets it up, seed {seed}: {mix.summary()}")
 
     received = log.read_text()[start:]
     extended = re.findall(r"LOG:  (?:parse|bind|execute) ([^:]+):", received)
@@ -266,7 +266,7 @@ def test_through_the_pooler_the_server_sees_no_statement_or_setting_outlive_a_tr
 def test_through_the_pooler_an_outage_is_a_fast_503_and_the_service_recovers(
     behind_pgbouncer: Behind,
 ) -> None:
-    """PostgreSQL stops behind PgBouncer, set up as the README says: every request, however
+    """PostgreSQL stops behind PgBouncer, set up as docs/scaling.md says: every request, however
     many at once, gets a 503 within POOL_TIMEOUT, none hangs; it starts again: the service
     serves again at once, with what it had."""
     base, server = behind_pgbouncer.base, behind_pgbouncer.server
@@ -311,8 +311,8 @@ def test_through_the_pooler_an_outage_is_a_fast_503_and_the_service_recovers(
     ids = {a.body.pop("request_id") for a, _ in down}
     assert len(ids) == len(calls)
     assert [(a.status, a.body) for a, _ in down] == [(503, unavailable)] * len(calls)
-    # As the README says: a 503 within POOL_TIMEOUT (PgBouncer checks the clients' waits once
-    # a second), and served again within a second or two of the server's return.
+    # As docs/scaling.md says: a 503 within POOL_TIMEOUT (PgBouncer checks the clients' waits
+    # once a second), and served again within a second or two of the server's return.
     assert slowest < behind_pgbouncer.pool_timeout + 1.5
     assert recovered < 3
     assert answer.body == item

@@ -11,7 +11,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 class RoutesFinishFirst:
     """ASGI middleware: a request that asyncio itself cancels (`asyncio.timeout`) is cancelled
     the AnyIO way instead, which waits for its route's thread: its session is ended after the
-    route, never under it (the README's "The session and the transaction" says why)."""
+    route, never under it (docs/sessions.md says why)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app

@@ -1,7 +1,7 @@
 {%- set sqlite = cookiecutter.database == "sqlite" -%}
 """The engines, the session factories, the unit of work, and the session each request works in:
-committed before the response is sent, rolled back on error, closed either way (the README's
-"The session and the transaction" says how)."""
+committed before the response is sent, rolled back on error, closed either way (docs/sessions.md
+says how)."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -27,8 +27,8 @@ from .settings import Settings
 WriteSession = NewType("WriteSession", AsyncSession)
 
 # A session keeps what it loaded after a commit (an expired attribute would be a query, which
-# an AsyncSession cannot run implicitly), and a closed one fails loudly if used again: the
-# README's "Units of work: requests, and everything else".
+# an AsyncSession cannot run implicitly), and a closed one fails loudly if used again: see
+# "Units of work" in docs/sessions.md.
 SESSION_OPTIONS: dict[str, Any] = {"expire_on_commit": False, "close_resets_only": False}
 
 
@@ -62,7 +62,7 @@ class Database:
     async def unit_of_work(self) -> AsyncIterator[WriteSession]:
         """One session and one transaction, committed if the block succeeds, rolled back if it
         raises, closed either way: `async with database.unit_of_work() as session:` in a script, a
-        worker or a background task (README: "Units of work")."""
+        worker or a background task (docs/sessions.md, "Units of work")."""
 {%- if sqlite %}
         async with self.write_turn, self.session_factory.begin() as session:
 {%- else %}

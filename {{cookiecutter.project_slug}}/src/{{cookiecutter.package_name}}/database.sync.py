@@ -1,7 +1,7 @@
 {%- set sqlite = cookiecutter.database == "sqlite" -%}
 """The engines, the session factories, the unit of work, and the session each request works in:
-committed before the response is sent, rolled back on error, closed either way (the README's
-"The session and the transaction" says how)."""
+committed before the response is sent, rolled back on error, closed either way (docs/sessions.md
+says how)."""
 
 {% if not sqlite -%}
 import time
@@ -62,8 +62,7 @@ class Database:
     write_turn: Lock = field(default_factory=Lock)
 {%- else %}
     # A place per connection its pool may hold, waited for in the event loop (POOL_TIMEOUT at
-    # most, then a 503), never in a worker thread: the README's "The session and the
-    # transaction" says why.
+    # most, then a 503), never in a worker thread: docs/sessions.md says why.
     places: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
     read_places: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
     wait: float = 30.0
@@ -74,7 +73,7 @@ class Database:
     def unit_of_work(self) -> Iterator[WriteSession]:
         """One session and one transaction, committed if the block succeeds, rolled back if it
         raises, closed either way: `with database.unit_of_work() as session:` in a script, a
-        worker or a background task (README: "Units of work")."""
+        worker or a background task (docs/sessions.md, "Units of work")."""
         with self.session_factory.begin() as session:
             yield WriteSession(session)
 
@@ -163,7 +162,7 @@ def _database(request: Request) -> Database:
 
 {% if sqlite %}
 # Async, though the session is not: what they do in the event loop waits on no other
-# connection (the README's "The session and the transaction" says why).
+# connection (docs/sessions.md says why).
 async def get_session(request: Request) -> AsyncIterator[WriteSession]:
     """A unit of work per request: commit on success, roll back on error."""
     database = _database(request)

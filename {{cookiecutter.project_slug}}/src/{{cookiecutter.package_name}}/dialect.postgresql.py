@@ -20,7 +20,7 @@ Timestamp = DateTime(timezone=True)
 def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
     """Keyword arguments for the engine: its pool, its timeouts, its isolation level. A read-only
     engine runs each statement in autocommit (one round trip, nothing to roll back), or behind a
-    transaction-mode pooler in BEGIN READ ONLY (README: "Scaling out" says why)."""
+    transaction-mode pooler in BEGIN READ ONLY (docs/scaling.md says why)."""
     pooled = settings.database_pooler == "transaction"
     autocommit = read_only and not pooled
     options = {

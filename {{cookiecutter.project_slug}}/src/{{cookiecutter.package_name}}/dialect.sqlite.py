@@ -60,8 +60,8 @@ def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
     """Keyword arguments for the engine."""
 {%- if sync %}
     # Reading one item runs in the event loop, where a wait for a lock stalls every request:
-    # readers wait READ_BUSY_TIMEOUT at most, then get a 503 (README: "The session and the
-    # transaction" says when a reader waits at all).
+    # readers wait READ_BUSY_TIMEOUT at most, then get a 503 (docs/sessions.md says
+    # when a reader waits at all).
     timeout = min(settings.busy_timeout, READ_BUSY_TIMEOUT) if read_only else settings.busy_timeout
     # Sessions are opened in one thread and used in another: FastAPI's worker threads.
     connect_args = {"check_same_thread": False, "timeout": timeout}

@@ -1,6 +1,6 @@
 """One error body for every error the API returns (RFC 9457 problem details), database errors
 mapped by their cause: a taken unique value is a 409, an unreachable database a 503, any other
-a 500 (the README's "Errors" has the table)."""
+a 500 (docs/errors.md has the table)."""
 
 import logging
 import re

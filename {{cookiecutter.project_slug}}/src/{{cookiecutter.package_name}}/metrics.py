@@ -1,8 +1,8 @@
 {%- set is_async = cookiecutter | session_style == "async" -%}
 {%- set places = cookiecutter.database == "postgresql" and not is_async -%}
 """Prometheus metrics at GET /metrics (METRICS_ENABLED=true): requests, connection pools and
-transactions, added up across worker processes through PROMETHEUS_MULTIPROC_DIR (the README's
-"Metrics")."""
+transactions, added up across worker processes through PROMETHEUS_MULTIPROC_DIR
+(docs/operations.md, "Metrics")."""
 
 import os
 {%- if not places %}

@@ -5,7 +5,7 @@
 """Data access for items, in the caller's session, never committing (writes take a `WriteSession`).
 
 Items are the fast path: SQLAlchemy Core statements, built once, that return rows. New code
-uses ORM objects, as the README's "Add a resource" shows (and says why).
+uses ORM objects, as docs/adding-a-resource.md shows (and says why).
 """
 
 from collections.abc import Sequence

@@ -56,11 +56,11 @@ class Settings(BaseSettings):
     read_database_url: str | None = Field(default=None, repr=False)
     # What stands between the service and PostgreSQL: nothing, or a pooler in transaction mode
     # (PgBouncer's `pool_mode = transaction`): then no prepared statement and no setting
-    # outlives its transaction (README: "Scaling out").
+    # outlives its transaction (docs/scaling.md).
     database_pooler: Literal["none", "transaction"] = "none"
     # Connections in each of the two pools (writes, reads): a process holds up to
     # 2 x (pool_size + max_overflow); a request that finds every one busy waits `pool_timeout`
-    # at most, then gets a 503 (README: "Scaling out", the connection budget).
+    # at most, then gets a 503 (docs/scaling.md, the connection budget).
     pool_size: int = Field(default=5, ge=1)
     max_overflow: int = Field(default=0, ge=0)
     # Seconds a request waits for a free connection, and for a new one to connect.

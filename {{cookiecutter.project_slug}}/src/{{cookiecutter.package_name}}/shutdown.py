@@ -1,7 +1,7 @@
 {%- set interrupts = cookiecutter.database == "postgresql" and cookiecutter | session_style == "sync" -%}
 """Stopping in order: readiness fails from the moment the server is told to stop, and the engines
-are disposed of only once the requests are done with their connections (see "Stopping" in the
-README)."""
+are disposed of only once the requests are done with their connections (see "Stopping" in
+docs/operations.md)."""
 
 import logging
 import signal

@@ -1,8 +1,8 @@
 {%- set is_async = cookiecutter | session_style == "async" -%}
 {%- set aw = "await " if is_async else "" -%}
 """Whether the service is alive (the process answers) and ready to serve (the database answers,
-its schema is at the migrations' head, and the service is not stopping): the README's
-"Health"."""
+its schema is at the migrations' head, and the service is not stopping): see "Health" in
+docs/operations.md."""
 
 import logging
 {%- if cookiecutter.database == "postgresql" %}

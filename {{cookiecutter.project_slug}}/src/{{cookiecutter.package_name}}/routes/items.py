@@ -73,7 +73,7 @@ def _after(cursor: str) -> int:
 
 {% if cookiecutter.database == "sqlite" and not is_async -%}
 # In the event loop: one indexed lookup that does not wait for writes is quicker than the
-# hand-off to a worker thread (the README's "The session and the transaction" says when).
+# hand-off to a worker thread (docs/sessions.md says when).
 {% endif -%}
 @router.get("/{item_id}", response_model=ItemRead, responses=error_responses(404))
 {% if is_async or cookiecutter.database == "sqlite" %}async {% endif %}def read_item(item_id: ItemId, session: ReadSessionDep) -> ItemRow:
