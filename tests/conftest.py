@@ -2,10 +2,12 @@
 
 `project` is parametrized over the supported combinations of answers that cookiecutter.json
 lists. Each combination is rendered once for the whole run, by whichever xdist worker asks
-first, into a directory the workers share. All tests that run in one combination's installed
-project run on one xdist worker (`xdist_group`), which installs it once; the tests that need
-only the rendered files and an environment of their own (the lowest versions) form a group of
-their own, so that they run beside the rest on the other cores. `--combination ID` limits the
+first, into a directory the workers share. The tests that run in one combination's installed
+project run on one xdist worker (`xdist_group`), which installs it once; its own suite, the
+longest of them, and the tests that need only the rendered files and an environment of their
+own (the lowest versions) form groups of their own, so that they run beside the rest on the
+other cores (a worker installs each project it tests, from uv's cache). `slow` marks the checks
+that the fast loop (`-m "not slow"`) leaves out. `--combination ID` limits the
 tests of rendered and installed projects to one combination (CI runs a job per combination);
 the tests that render every combination afresh, which take a fraction of a second each, run in
 every job.
