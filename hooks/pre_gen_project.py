@@ -30,9 +30,10 @@ TAKEN = frozenset(
         "psycopg", "pydantic", "pydantic_core", "pydantic_settings", "pytest", "pytest_asyncio",
         "ruff", "session_fixtures", "sqlalchemy", "starlette", "statement_budgets", "structlog",
         "test", "test_cli", "test_concurrency", "test_cors", "test_dialect", "test_docs",
-        "test_items", "test_logs", "test_metrics", "test_migrations", "test_outages",
-        "test_pagination", "test_sessions", "test_statement_budgets", "test_stopping",
-        "test_tracing", "test_units_of_work", "test_validation", "tests", "uvicorn",
+        "test_items", "test_limits", "test_logs", "test_metrics", "test_migrations",
+        "test_outages", "test_pagination", "test_sessions", "test_statement_budgets",
+        "test_stopping", "test_tracing", "test_units_of_work", "test_validation", "tests",
+        "uvicorn",
     }
 )  # fmt: skip
 

@@ -174,6 +174,7 @@ async def test_openapi_documents_the_error_body(client: AsyncClient) -> None:
         "400",
         "404",
         "409",
+        "413",
         "422",
         "503",
     }

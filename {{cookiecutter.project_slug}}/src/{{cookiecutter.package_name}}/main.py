@@ -16,7 +16,7 @@ from .database import Database, open_database
 from .docs import install_docs
 from .errors import install_error_handlers
 from .logs import configure_logging
-from .middleware import RequestLog
+from .middleware import BodyLimit, RequestLog
 from .routes import health, items
 from .settings import Settings, get_settings
 
@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 {%- endif %}
     if settings.metrics_enabled:
         app.include_router(metrics.router)
+    app.add_middleware(BodyLimit, max_size=settings.max_body_size)
     # It sees every request, and every error.
     app.add_middleware(RequestLog, measured=settings.metrics_enabled)
     if settings.cors_origins:

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     log_level: Annotated[LogLevel, BeforeValidator(lambda value: str(value).upper())] = "INFO"
     log_format: Literal["text", "json"] = "text"
     log_sql: bool = False
+    # The largest request body accepted, in bytes: a larger one is a 413, refused as it streams
+    # in, before it is parsed (docs/errors.md, "Limits", says why 1 MiB).
+    max_body_size: int = Field(default=1_048_576, ge=0)
     # Serve Prometheus metrics at GET /metrics (see `metrics.py`): inside the network only.
     metrics_enabled: bool = False
     # The web origins whose pages may call the API from a browser (CORS), separated by commas;

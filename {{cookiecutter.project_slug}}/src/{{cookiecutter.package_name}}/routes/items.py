@@ -30,7 +30,7 @@ def _not_found(item_id: int) -> HTTPException:
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ItemRead,
-    responses=error_responses(400, 409),
+    responses=error_responses(400, 409, 413),
 )
 {{ async_ }}def create_item(data: ItemCreate, session: SessionDep) -> ItemRow:
     """Create an item."""
@@ -84,7 +84,7 @@ def _after(cursor: str) -> int:
     return item
 
 
-@router.put("/{item_id}", response_model=ItemRead, responses=error_responses(400, 404, 409))
+@router.put("/{item_id}", response_model=ItemRead, responses=error_responses(400, 404, 409, 413))
 {{ async_ }}def replace_item(item_id: ItemId, data: ItemReplace, session: SessionDep) -> ItemRow:
     """Replace an item's content: fields left out are cleared."""
     item = {{ aw }}repository.update_item(session, item_id, data.model_dump())
@@ -93,7 +93,7 @@ def _after(cursor: str) -> int:
     return item
 
 
-@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(400, 404, 409))
+@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(400, 404, 409, 413))
 {{ async_ }}def update_item(item_id: ItemId, data: ItemUpdate, session: SessionDep) -> ItemRow:
     """Change the fields given and leave the others as they are."""
     item = {{ aw }}repository.update_item(session, item_id, data.model_dump(exclude_unset=True))
