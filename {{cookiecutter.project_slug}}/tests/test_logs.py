@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from httpx2 import ASGITransport, AsyncClient
 
-from {{ cookiecutter.package_name }}.database import open_database
+from {{ cookiecutter.package_name }}.database import create_db_engine, open_database
 from {{ cookiecutter.package_name }}.logs import configure_logging
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
@@ -202,6 +202,27 @@ async def test_nothing_secret_reaches_the_log(
     assert "Database unavailable" in written
     for secret in ["secret-token-1", "secret-cookie-2"{% if postgresql %}, password{% endif %}]:
         assert secret not in written
+
+
+async def test_no_value_a_client_sent_reaches_the_log_unless_log_sql_asks(
+    log: Lines, client: AsyncClient, settings: Settings
+) -> None:
+    """Not even in the lines of a taken value, whose error quotes the row (PostgreSQL's DETAIL),
+    though the log here holds every statement, as LOG_SQL's does: only their parameters are
+    hidden, unless LOG_SQL is on where the engines are made."""
+    item = {"title": "Private-title-7", "description": "ssn 999-45-6789", "sku": "PRIVATE-8"}
+    await client.post("/items", json=item)
+    taken = await client.post("/items", json=item)
+
+    assert taken.status_code == 409
+    lines = log()
+    written = json.dumps(lines)
+    assert [value for value in item.values() if value in written] == []
+    assert any(line["event"] == "Unique value taken: items (sku)" for line in lines)
+    assert any("INSERT INTO items" in line["event"] for line in lines)
+    logging_sql = settings.model_copy(update={"log_sql": True})
+    engines = [create_db_engine(s){{ ".sync_engine" if cookiecutter | session_style == "async" }} for s in (settings, logging_sql)]
+    assert [engine.hide_parameters for engine in engines] == [True, False]
 
 
 async def test_text_lines_have_the_time_the_level_and_the_logger_one_line_each(

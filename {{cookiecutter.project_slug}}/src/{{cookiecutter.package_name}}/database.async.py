@@ -36,7 +36,13 @@ def create_db_engine(settings: Settings, *, read_only: bool = False, **options: 
     """An engine for `settings.url`, or for `settings.read_url` if `read_only`; `options` add
     to or replace the dialect's own."""
     url = settings.read_url if read_only else settings.url
-    engine_options = dialect.engine_options(settings, read_only=read_only) | options
+    # A statement's parameters are what clients sent: kept out of errors and the log, unless
+    # LOG_SQL asks for every statement with them.
+    engine_options = (
+        {"hide_parameters": not settings.log_sql}
+        | dialect.engine_options(settings, read_only=read_only)
+        | options
+    )
     pool = "read" if read_only else "write"
     if settings.metrics_enabled:
         engine_options.setdefault("poolclass", metrics.POOLS[pool])

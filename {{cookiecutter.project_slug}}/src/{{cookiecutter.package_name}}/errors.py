@@ -122,7 +122,8 @@ async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
     if violation is None:  # NOT NULL, CHECK, a foreign key: a bug, and a 500 (as below)
         raise exc
     table, fields = violation
-    logger.info("Unique value taken: %s", exc)
+    # Named, not quoted: the error's text holds the values sent (PostgreSQL's DETAIL line).
+    logger.info("Unique value taken: %s (%s)", table, ", ".join(fields))
     errors = [FieldError(loc=["body", f], msg="already taken", type="unique") for f in fields]
     detail = f"Another {_row_name(table)} already has this {' and '.join(fields)}"
     return problem(409, detail, errors)
@@ -143,8 +144,16 @@ async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
         # Not the database's fault: what a handler raises goes on to middleware.RequestLog,
         # which logs it and answers 500.
         raise exc
-    logger.error("Database unavailable: %s", exc)
+    logger.error("Database unavailable: %s", cause(exc))
     return unavailable("The database is not available")
+
+
+def cause(exc: Exception) -> str:
+    """What a database error says, without the statement, its parameters, or a DETAIL line that
+    may quote values: the driver's exception and the first line of its message."""
+    original = getattr(exc, "orig", None) or exc
+    first_line = str(original).partition("\n")[0]
+    return f"{type(original).__name__}: {first_line}"
 
 
 def unavailable(detail: str) -> JSONResponse:
