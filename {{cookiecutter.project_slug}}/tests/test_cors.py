@@ -74,11 +74,21 @@ async def test_by_default_no_origin_is_allowed_and_no_cors_header_sent(client: A
     assert not [name for name in read.headers if name.startswith("access-control-")]
 
 
-def test_cors_origins_are_comma_separated_origins(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cors_origins_are_comma_separated_origins_or_a_json_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("CORS_ORIGINS", " https://app.example.com, http://localhost:5173 ,")
+    assert Settings().cors_origins == [PAGE, "http://localhost:5173"]
+    monkeypatch.setenv("CORS_ORIGINS", '["https://app.example.com", "http://localhost:5173"]')
     assert Settings().cors_origins == [PAGE, "http://localhost:5173"]
     monkeypatch.setenv("CORS_ORIGINS", "")  # as in .env.example
     assert Settings().cors_origins == []
+    monkeypatch.setenv("CORS_ORIGINS", '["https://app.example.com", 5173]')
+    with pytest.raises(ValidationError, match="string_type"):
+        Settings()
+    monkeypatch.setenv("CORS_ORIGINS", '["https://app.example.com"')  # not JSON
+    with pytest.raises(ValidationError, match="not a JSON list"):
+        Settings()
 
     # A path, even a lone slash, would never match a browser's Origin header.
     monkeypatch.setenv("CORS_ORIGINS", "https://app.example.com/")

@@ -2,6 +2,7 @@
 {%- set is_async = cookiecutter | session_style == "async" -%}
 """Settings, read from the environment or from a `.env` file in the working directory."""
 
+import json
 import re
 from functools import lru_cache
 from typing import Annotated, Literal
@@ -20,7 +21,14 @@ DRIVER = "{{ 'postgresql+asyncpg' if is_async else 'postgresql+psycopg' }}"
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
-def _comma_separated(value: object) -> object:
+def _list(value: object) -> object:
+    """A JSON list, as pydantic-settings reads lists (`["https://a.example"]`), or items
+    separated by commas, as one writes them by hand."""
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"not a JSON list ({error.msg}): use a JSON list or commas") from None
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
@@ -82,9 +90,9 @@ class Settings(BaseSettings):
     max_body_size: int = Field(default=1_048_576, ge=0)
     # Serve Prometheus metrics at GET /metrics (see `metrics.py`): inside the network only.
     metrics_enabled: bool = False
-    # The web origins whose pages may call the API from a browser (CORS), separated by commas;
-    # none by default.
-    cors_origins: Annotated[list[Origin], NoDecode, BeforeValidator(_comma_separated)] = []
+    # The web origins whose pages may call the API from a browser (CORS), separated by commas
+    # or as a JSON list; none by default.
+    cors_origins: Annotated[list[Origin], NoDecode, BeforeValidator(_list)] = []
 {%- if sqlite %}
 
     @field_validator("database_url")
