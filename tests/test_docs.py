@@ -4,10 +4,12 @@ each linked from it, and every link and every pointer from the code lands on wha
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from urllib.parse import unquote
 
 from .baking import SKIPPED_DIRS, TEMPLATE, Project
+from .test_guide import BLOCK
 
 README_LINES = 250
 LINK = re.compile(r"\[[^\]]+\]\(([^)\s]+)\)")
@@ -100,3 +102,17 @@ def test_the_code_points_at_pages_and_sections_that_exist(project: Project) -> N
 
     assert pointers >= 10
     assert missing == []
+
+
+def test_the_guide_s_diffs_apply_to_the_project_as_made(project: Project) -> None:
+    """A change to a file that the guide patches must change the guide too. The slow test
+    follows the whole guide; this checks, in the fast loop, that each of its diffs applies."""
+    root = pristine(project)
+    guide = (root / "docs" / "adding-a-resource.md").read_text()
+    diffs = [body for language, _info, body in BLOCK.findall(guide) if language == "diff"]
+    for diff in diffs:
+        check = ["git", "apply", "--check", "--recount", "-"]
+        result = subprocess.run(check, cwd=root, input=diff, capture_output=True, text=True)
+        assert result.returncode == 0, f"{result.stderr}\n{diff}"
+
+    assert len(diffs) >= 3
