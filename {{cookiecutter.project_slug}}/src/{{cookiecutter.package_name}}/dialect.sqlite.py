@@ -132,6 +132,15 @@ def is_unavailable(error: DBAPIError) -> bool:
     return name.startswith(("SQLITE_CANTOPEN", "SQLITE_BUSY", "SQLITE_FULL", "SQLITE_IOERR"))
 
 
+def transient_failure(error: DBAPIError) -> tuple[str, str, bool] | None:
+    """If another try may succeed where `error` failed: its result code, what happened, and
+    whether it was a conflict with a concurrent transaction (never, here: writes take turns)."""
+    name = getattr(error.orig, "sqlite_errorname", "")
+    if name.startswith("SQLITE_BUSY"):  # another connection held the lock past BUSY_TIMEOUT
+        return name, "The database is locked by another write", False
+    return None
+
+
 def is_missing_table(error: DBAPIError) -> bool:
     return str(error.orig).startswith("no such table")
 

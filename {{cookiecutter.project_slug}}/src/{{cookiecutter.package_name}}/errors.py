@@ -137,6 +137,15 @@ def _row_name(table_name: str) -> str:
 
 
 async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
+    failure = dialect.transient_failure(exc) if isinstance(exc, DBAPIError) else None
+    if failure:
+        code, detail, conflict = failure
+        logger.warning("The database could not do it now (%s): %s", code, detail)
+        if not conflict:
+            return unavailable(detail)
+        response = problem(409, f"{detail}; try again")
+        response.headers["Retry-After"] = "1"
+        return response
     outage = isinstance(exc, PoolTimeoutError) or (
         isinstance(exc, DBAPIError) and (exc.connection_invalidated or dialect.is_unavailable(exc))
     )
