@@ -1,6 +1,7 @@
 """One error body for every error the API returns (RFC 9457 problem details), database errors
-mapped by their cause: a taken unique value is a 409, an unreachable database a 503, any other
-a 500 (docs/errors.md has the table)."""
+mapped by their cause: a taken unique value or a concurrent transaction's conflict is a 409, an
+unreachable database or a wait past its timeout a 503, any other a 500 (docs/errors.md has the
+table)."""
 
 import logging
 import re
@@ -153,11 +154,11 @@ async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
         # Not the database's fault: what a handler raises goes on to middleware.RequestLog,
         # which logs it and answers 500.
         raise exc
-    logger.error("Database unavailable: %s", cause(exc))
+    logger.error("Database unavailable: %s", _cause(exc))
     return unavailable("The database is not available")
 
 
-def cause(exc: Exception) -> str:
+def _cause(exc: Exception) -> str:
     """What a database error says, without the statement, its parameters, or a DETAIL line that
     may quote values: the driver's exception and the first line of its message."""
     original = getattr(exc, "orig", None) or exc
