@@ -149,6 +149,10 @@ def test_the_dockerfile_passes_hadolint_and_refers_to_what_exists(project: Proje
     assert (project.path / "src" / package / "main.py").is_file()
     assert ("EXPOSE", "8000") in final
     assert ("USER", "10001") in final
+    # The code belongs to root: the service's user can read it, never change it.
+    copies = [arguments for op, arguments in final if op == "COPY"]
+    assert copies
+    assert not [arguments for arguments in copies if "--chown" in arguments]
     healthcheck = next(arguments for op, arguments in final if op == "HEALTHCHECK")
     assert "http://127.0.0.1:8000/health/live" in healthcheck  # liveness: no restart in an outage
 
@@ -165,6 +169,10 @@ def test_compose_is_valid_and_migrates_before_it_serves(project: Project) -> Non
     assert app["command"][-1].startswith("alembic upgrade head && exec uvicorn ")
     assert "http://127.0.0.1:8000/health/ready" in " ".join(app["healthcheck"]["test"])
     assert f"{package}.main:app --host 0.0.0.0 --port 8000" in app["command"][-1]
+    # Nothing is written but to memory and to the database's volume: the root filesystem is
+    # read-only, and PROMETHEUS_MULTIPROC_DIR is in memory.
+    assert app["read_only"] is True
+    assert [mount.partition(":")[0] for mount in app["tmpfs"]] == ["/tmp", "/tmp/metrics"]
     if project.answers["database"] == "postgresql":
         db = compose["services"]["db"]
         assert app["depends_on"] == {"db": {"condition": "service_healthy"}}
