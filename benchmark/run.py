@@ -32,7 +32,9 @@ interleave the apps; hey then measures latency at half of each app's own maximum
 ratios to the ceiling and to the framework bound are what SQLAlchemy and the session handling
 cost. Round trips are the statements the service's driver sends per request. The cost of a
 request at the largest size against the smallest (a ratio of throughputs) shows whether it
-grows with the table.
+grows with the table. Last, the service is served once more with a 1 ms ticker in its event loop
+(apps/lag_probe.py): how late the ticker wakes while 32 clients read one item, create items and
+update one (p99 and max) is how long a request can hold up every other in that process.
 """
 
 from __future__ import annotations
@@ -258,6 +260,8 @@ def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
         module = f"{database}_ceiling:app"
     elif app == "loop-ceiling":  # SQLite's, reading one item in the event loop
         module = "sqlite_loop_ceiling:app"
+    elif app == "lag":  # the service, with a ticker in its event loop
+        module = "lag_probe:app"
     else:  # with the project's own driver
         module = f"{database}_{session}_framework:app"
     command = ["taskset", "-c", SERVICE_CORE, str(project / ".venv" / "bin" / "uvicorn")]
@@ -412,6 +416,42 @@ def measure(variant: Variant, seconds: int, rounds: int, items: int) -> tuple[Re
         for name, by_app in saturated.items()
     }
     return results, per_round
+
+
+# What the event loop's lag is measured under: a read, and the writes.
+LAGGED = ["GET /items/{id}", "POST /items", "PATCH /items/{id}"]
+
+
+def loop_lag(variant: Variant, seconds: int, items: int) -> list[str]:
+    """The service's event-loop lag (lag_probe.py) while CONNECTIONS clients send one request
+    after another to each endpoint of LAGGED: the p99 and the max of a 1 ms ticker's lateness."""
+    script = {"BENCH_ITEMS": str(items), "BENCH_DEEP": ""}
+    lines = []
+
+    def line(under: str, lag: dict[str, float], rate: str = "") -> None:
+        lines.append(
+            f"{variant.id}: event-loop lag {under}: p99 {lag['p99_ms']:.1f} ms,"
+            f" max {lag['max_ms']:.1f} ms ({lag['ticks']:,.0f} ticks of 1 ms{rate})"
+        )
+        say(lines[-1])
+
+    with serving(variant, "lag", 8190) as base:
+        lag_since_last(base)  # the ticker starts with this request
+        time.sleep(seconds)
+        line("at rest (the machine's own)", lag_since_last(base))
+        for endpoint in (e for e in ENDPOINTS if e.name in LAGGED):
+            saturate(base, endpoint, 1, script)  # warm-up
+            lag_since_last(base)
+            sample = saturate(base, endpoint, seconds, script)
+            lag = lag_since_last(base)
+            line(f"with {CONNECTIONS} clients on {endpoint.name}", lag, f", {sample.rps:.0f} req/s")
+    return lines
+
+
+def lag_since_last(base: str) -> dict[str, float]:
+    with urllib.request.urlopen(f"{base}/_lag", timeout=10) as response:
+        lag: dict[str, float] = json.load(response)
+    return lag
 
 
 def median_sample(samples: list[Sample]) -> Sample:
@@ -649,6 +689,7 @@ def main() -> None:
                     report += ["", *table(variant, items, results, trips)]
                     if n == 0:
                         summary += [*targets(variant, results, per_round), *counted, cpu_line]
+                        summary += loop_lag(variant, args.seconds, items)
             summary += scale(variant, by_size)
             record(args.results, variant, by_size, trips, cpu)
     if not args.no_suite:
