@@ -146,9 +146,10 @@ def test_a_concurrent_mix_through_a_transaction_mode_pooler_has_no_errors(
     request: pytest.FixtureRequest,
 ) -> None:
     """Two workers behind PgBouncer with DATABASE_POOLER=transaction: hundreds of creates,
-    updates, reads and lists, forty at a time, all succeed. Without the setting, the same
-    mix fails (prepared statements, or a read-only setting, that a transaction left on a
-    server connection)."""
+    updates, reads and lists, forty at a time, all succeed. Without the setting, PgBouncer
+    refuses the service's connections, whose limits on waits it would not forward; and with
+    those limits at 0 (nothing to forward), the same mix fails (prepared statements, or a
+    read-only setting, that a transaction left on a server connection)."""
     # A new database on the server, reached through PgBouncer.
     name = urlsplit(database_url(postgresql_project, tmp_path, request)).path
     url = pgbouncer.rsplit("/", 1)[0] + name
@@ -159,12 +160,21 @@ def test_a_concurrent_mix_through_a_transaction_mode_pooler_has_no_errors(
 
     mix, summary = serve_and_mix(postgresql_project, env, tmp_path / "pooled.log")
     print(f"{postgresql_project.id} through PgBouncer, {summary}")
+    unset_env = env | {"DATABASE_POOLER": "none"}
+    refused = postgresql_project.run(
+        postgresql_project.readme_command("create or upgrade the database"),
+        env=unset_env,
+        check=False,
+    )
+    no_limits = {"STATEMENT_TIMEOUT": "0", "LOCK_TIMEOUT": "0", "IDLE_IN_TRANSACTION_TIMEOUT": "0"}
     unset, unset_summary = serve_and_mix(
-        postgresql_project, env | {"DATABASE_POOLER": "none"}, tmp_path / "unset.log"
+        postgresql_project, unset_env | no_limits, tmp_path / "unset.log"
     )
     print(f"{postgresql_project.id} through PgBouncer without the setting, {unset_summary}")
 
     assert mix.problems == [], summary + "\n" + "\n".join(mix.problems[:20])
+    assert refused.returncode != 0
+    assert "unsupported startup parameter" in refused.stdout + refused.stderr
     assert unset.problems != [], unset_summary
 
 

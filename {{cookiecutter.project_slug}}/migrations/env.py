@@ -69,9 +69,12 @@ def run_migrations(connection: Connection) -> None:
     settings = get_settings()
     options = dialect.engine_options(settings, read_only=False)
     engine = create_{% if is_async %}async_{% endif %}engine(settings.url, poolclass=NullPool, **options)
-    dialect.prepare(engine{% if is_async %}.sync_engine{% endif %}, read_only=False, enforce_foreign_keys=False)
+    dialect.prepare(engine{% if is_async %}.sync_engine{% endif %}, settings, read_only=False, enforce_foreign_keys=False)
 {%- else %}
-    engine = create_db_engine(get_settings())
+    # A migration may run long (an index built over a large table), but it waits no longer than
+    # LOCK_TIMEOUT for a lock: every request that needs the table would queue behind it.
+    unbounded = {"statement_timeout": 0, "idle_in_transaction_timeout": 0}
+    engine = create_db_engine(get_settings().model_copy(update=unbounded))
 {%- endif %}
 {%- if is_async %}
     async with engine.connect() as connection:

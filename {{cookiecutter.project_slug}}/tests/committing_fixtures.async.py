@@ -89,7 +89,7 @@ def committing_database(
     sync_session_class: type[Session],
     sessions_made: list[TrackedSession],
 ) -> Database:
-    options = {"class_": TrackedSession, "sync_session_class": sync_session_class}
+    options: dict[str, Any] = {"class_": TrackedSession, "sync_session_class": sync_session_class}
     return database_for(writer, reader, info={"made": sessions_made}, **options)
 
 

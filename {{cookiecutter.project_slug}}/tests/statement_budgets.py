@@ -32,10 +32,15 @@ STATEMENT_BUDGETS: dict[str, tuple[dict[str, Any] | None, list[str], list[str]]]
 {%- if cookiecutter.database == "postgresql" %}
 
 
-def as_a_read_session_sends(reads: list[str], settings: Settings) -> list[str]:
-    """`reads`, as a read session sends them: behind a transaction-mode pooler, in a read-only
-    transaction of the session's own, rolled back as it closes (see dialect.engine_options)."""
-    if settings.database_pooler == "transaction" and reads:
-        return ["BEGIN", *reads, "ROLLBACK"]
-    return reads
+def as_sent(statements: list[str], settings: Settings, *, read: bool) -> list[str]:
+    """`statements`, as a session sends them. Behind a transaction-mode pooler, each transaction
+    sets the limits on waits first (a SELECT: see dialect.prepare), and a read session's reads
+    are in a read-only transaction of their own, rolled back as it closes (see
+    dialect.engine_options)."""
+    if settings.database_pooler != "transaction" or not statements:
+        return statements
+    if read:
+        return ["BEGIN", "SELECT", *statements, "ROLLBACK"]
+    begin, *rest = statements
+    return [begin, "SELECT", *rest]
 {%- endif %}

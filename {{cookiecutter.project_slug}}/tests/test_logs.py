@@ -13,10 +13,12 @@ import anyio
 import pytest
 from fastapi import FastAPI
 from httpx2 import ASGITransport, AsyncClient
+from sqlalchemy import insert
 
-from {{ cookiecutter.package_name }}.database import create_db_engine, open_database
+from {{ cookiecutter.package_name }}.database import SessionDep, create_db_engine, open_database
 from {{ cookiecutter.package_name }}.logs import configure_logging
 from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.models import Item
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
 
 Lines = Callable[[], list[dict[str, Any]]]  # conftest's `log`
@@ -223,6 +225,26 @@ async def test_no_value_a_client_sent_reaches_the_log_unless_log_sql_asks(
     logging_sql = settings.model_copy(update={"log_sql": True})
     engines = [create_db_engine(s){{ ".sync_engine" if cookiecutter | session_style == "async" }} for s in (settings, logging_sql)]
     assert [engine.hide_parameters for engine in engines] == [True, False]
+
+
+async def test_a_constraint_that_a_bug_breaks_is_named_in_the_log_not_the_row(
+    log: Lines, app: FastAPI, client: AsyncClient
+) -> None:
+    """A write that the schema refuses is a bug, a 500 whose traceback the log keeps: it names
+    the constraint, never the row that broke it (PostgreSQL's DETAIL line quotes it)."""
+
+    private = "-".join(["ssn 999", "45", "6789"])  # as sent: not in the traceback's source lines
+
+    @app.post("/breaks")
+    {{ "async " if cookiecutter | session_style == "async" }}def breaks(session: SessionDep) -> None:
+        {{ "await " if cookiecutter | session_style == "async" }}session.execute(insert(Item).values(title=None, description=private))
+
+    response = await client.post("/breaks")
+
+    assert response.status_code == 500
+    [error] = [line for line in log() if "exception" in line]
+    assert re.search(r"not.null constraint", error["exception"], re.IGNORECASE)
+    assert private not in json.dumps(log())
 
 
 async def test_text_lines_have_the_time_the_level_and_the_logger_one_line_each(

@@ -12,7 +12,7 @@ from httpx2 import AsyncClient
 {% else -%}
 from fastapi.testclient import TestClient
 {% endif -%}
-from statement_budgets import MADE_FIRST, STATEMENT_BUDGETS{% if cookiecutter.database == "postgresql" %}, as_a_read_session_sends{% endif %}
+from statement_budgets import MADE_FIRST, STATEMENT_BUDGETS{% if cookiecutter.database == "postgresql" %}, as_sent{% endif %}
 
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import Settings
@@ -32,14 +32,19 @@ from {{ cookiecutter.package_name }}.settings import Settings
     assert {{ "(await " if is_async }}committing_client.get("/items"){{ ")" if is_async }}.json()["items"][0]["title"] == "Counted"
 
     sent = statements()
+{%- if cookiecutter.database == "postgresql" %}
+    write = as_sent(["BEGIN", "INSERT", "COMMIT"], own_settings, read=False)
+    assert [statement.split()[0] for statement in sent["writer"]] == write
+{%- else %}
     assert [statement.split()[0] for statement in sent["writer"]] == ["BEGIN", "INSERT", "COMMIT"]
+{%- endif %}
 {%- if cookiecutter.database == "sqlite" %}
     assert sent["writer"][0] == "BEGIN IMMEDIATE"  # the write lock, taken as it begins
 {%- endif %}
 {%- if cookiecutter.database == "postgresql" %}
     # An item is one SELECT, with no BEGIN or COMMIT (unless behind a transaction-mode pooler);
     # so is a page (no count unless asked).
-    read = as_a_read_session_sends(["SELECT"], own_settings)
+    read = as_sent(["SELECT"], own_settings, read=True)
     assert [statement.split()[0] for statement in sent["reader"]] == read * 2
 {%- else %}
     # An item is one SELECT, with no BEGIN or COMMIT; so is a page (no count unless asked).
@@ -65,7 +70,8 @@ def test_every_endpoint_has_a_statement_budget(settings: Settings) -> None:
 ) -> None:
     body, writes, reads = STATEMENT_BUDGETS[endpoint]
 {%- if cookiecutter.database == "postgresql" %}
-    reads = as_a_read_session_sends(reads, own_settings)
+    writes = as_sent(writes, own_settings, read=False)
+    reads = as_sent(reads, own_settings, read=True)
 {%- endif %}
     method, path = endpoint.split(" ")
     made: dict[str, int] = {}

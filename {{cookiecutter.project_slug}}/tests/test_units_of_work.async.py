@@ -3,7 +3,9 @@ gets the request's session), and what a unit of work loaded, after its commit. T
 commit for real (committing_fixtures.py)."""
 {% if cookiecutter.database == "sqlite" %}
 import gc
-{% endif %}
+
+import anyio
+{%- endif %}
 import pytest
 from committing_fixtures import TrackedSession, checked_out
 from fastapi import BackgroundTasks, FastAPI
@@ -83,6 +85,44 @@ async def test_a_background_task_that_takes_the_request_s_session_fails_loudly(
 
 
 {% if cookiecutter.database == "sqlite" -%}
+async def test_a_unit_of_work_takes_its_turn_to_write_or_is_refused_at_once(
+    committing_app: FastAPI, committing_client: AsyncClient
+) -> None:
+    """SQLite: a request that writes holds the turn to write until it ends, so a unit of work
+    opened inside it, in its task or in a task it starts, would wait for itself: it is refused at
+    once, with what to do instead. A request that holds no session takes its turn."""
+    refused: dict[str, str] = {}
+
+    async def nested(database: Database, where: str) -> None:
+        try:
+            async with database.unit_of_work():
+                pass
+        except RuntimeError as error:
+            refused[where] = str(error)
+
+    @committing_app.post("/nested")
+    async def nest(session: SessionDep, database: DatabaseDep) -> None:
+        await nested(database, "in the request's task")
+        async with anyio.create_task_group() as children:
+            children.start_soon(nested, database, "in a task it starts")
+
+    @committing_app.post("/own", status_code=201)
+    async def own(database: DatabaseDep) -> None:
+        async with database.unit_of_work() as session:
+            await repository.create_item(session, ItemCreate(title="In a unit of its own"))
+
+    with anyio.fail_after(3):
+        nesting = await committing_client.post("/nested")
+        owning = await committing_client.post("/own")
+
+    assert nesting.status_code == 200
+    assert list(refused) == ["in the request's task", "in a task it starts"]
+    assert all("hand the work to a background task" in message for message in refused.values())
+    assert owning.status_code == 201
+    listed = (await committing_client.get("/items")).json()["items"]
+    assert [item["title"] for item in listed] == ["In a unit of its own"]
+
+
 # aiosqlite makes a coroutine for the query that SQLAlchemy then refuses to wait for: collected
 # at the test's end (below), the warning it leaves is this test's, and expected.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

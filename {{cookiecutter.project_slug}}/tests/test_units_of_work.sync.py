@@ -1,7 +1,9 @@
 """Units of work outside a request: a script's or a worker's, a background task's (which never
 gets the request's session), and what a unit of work loaded, after its commit. These tests
 commit for real (committing_fixtures.py)."""
-
+{% if cookiecutter.database == "sqlite" %}
+import time
+{% endif %}
 import pytest
 from committing_fixtures import TrackedSession, checked_out
 from fastapi import BackgroundTasks, FastAPI
@@ -38,6 +40,43 @@ def test_a_unit_of_work_outside_a_request_commits_or_rolls_back_and_always_close
     assert checked_out(writer, reader) == 0
 
 
+{% if cookiecutter.database == "sqlite" -%}
+def test_a_unit_of_work_takes_its_turn_to_write_or_is_refused_at_once(
+    committing_app: FastAPI, committing_client: TestClient
+) -> None:
+    """SQLite: a request that writes holds the turn to write until it ends, so a unit of work
+    opened inside its route would wait for itself: it is refused at once, with what to do
+    instead. A route that holds no session takes its turn, waited for in the event loop."""
+    refused: list[str] = []
+
+    @committing_app.post("/nested")
+    def nest(session: SessionDep, database: DatabaseDep) -> None:
+        try:
+            with database.unit_of_work():
+                pass
+        except RuntimeError as error:
+            refused.append(str(error))
+
+    @committing_app.post("/own", status_code=201)
+    def own(database: DatabaseDep) -> None:
+        with database.unit_of_work() as session:
+            repository.create_item(session, ItemCreate(title="In a unit of its own"))
+
+    started = time.perf_counter()
+    nesting = committing_client.post("/nested")
+    elapsed = time.perf_counter() - started
+    owning = committing_client.post("/own")
+
+    assert nesting.status_code == 200
+    assert elapsed < 1, elapsed  # not BUSY_TIMEOUT (5 s)
+    assert len(refused) == 1
+    assert "hand the work to a background task" in refused[0]
+    assert owning.status_code == 201
+    listed = committing_client.get("/items").json()["items"]
+    assert [item["title"] for item in listed] == ["In a unit of its own"]
+
+
+{% endif -%}
 def describe_later(database: Database, item_id: int) -> None:
     """Work for after the response: it is given ids, and opens a unit of work of its own."""
     with database.unit_of_work() as session:

@@ -76,7 +76,12 @@ def batch_size(text: str) -> int:
     """Create `count` items in transactions of `batch`, showing progress on a terminal; the
     exit status: 0 if every item was created."""
     engine = create_db_engine(settings)
+{%- if cookiecutter.database == "sqlite" %}
+    # A command that only writes: one engine will do.
+    database = database_for(engine, engine, busy_timeout=settings.busy_timeout)
+{%- else %}
     database = database_for(engine, engine)  # a command that only writes: one engine will do
+{%- endif %}
     started, written = time.perf_counter(), 0
     try:
         while written < count:

@@ -7,9 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass{% if sqlite %}, field{% endif %}
 from typing import Annotated, Any, NewType, cast
-{% if sqlite %}
-from anyio import Lock
-{%- endif %}
+
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -20,7 +18,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.pool import QueuePool
 
 from . import dialect, logs, metrics, shutdown{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
-from .settings import Settings
+from .settings import {% if sqlite %}BUSY_TIMEOUT, {% endif %}Settings
 
 # A session that may write, as only `get_session` hands out. Data access that writes takes a
 # WriteSession: the type checker refuses it a read session, or any other AsyncSession.
@@ -47,7 +45,7 @@ def create_db_engine(settings: Settings, *, read_only: bool = False, **options: 
     if settings.metrics_enabled:
         engine_options.setdefault("poolclass", metrics.POOLS[pool])
     engine = create_async_engine(url, **engine_options)
-    dialect.prepare(engine.sync_engine, read_only=read_only)
+    dialect.prepare(engine.sync_engine, settings, read_only=read_only)
     if settings.metrics_enabled:
         metrics.watch(engine.sync_engine, pool)
     return engine
@@ -58,10 +56,8 @@ class Database:
     session_factory: async_sessionmaker[AsyncSession]  # for requests that write
     read_session_factory: async_sessionmaker[AsyncSession]  # for requests that only read
 {%- if sqlite %}
-    # SQLite lets one connection write at a time. Requests that write wait for their turn
-    # here, in the event loop, where waiting costs nothing, rather than in SQLite's busy
-    # handler, which polls for the lock and gives up after BUSY_TIMEOUT.
-    write_turn: Lock = field(default_factory=Lock)
+    # SQLite lets one connection write at a time: writers take turns, BUSY_TIMEOUT at most.
+    write_turn: dialect.WriteTurn = field(default_factory=dialect.WriteTurn)
 {%- endif %}
 
     @asynccontextmanager
@@ -70,18 +66,32 @@ class Database:
         raises, closed either way: `async with database.unit_of_work() as session:` in a script, a
         worker or a background task (docs/sessions.md, "Units of work")."""
 {%- if sqlite %}
-        async with self.write_turn, self.session_factory.begin() as session:
+        async with self.write_turn.taken(), self.session_factory.begin() as session:
 {%- else %}
         async with self.session_factory.begin() as session:
 {%- endif %}
             yield WriteSession(session)
 
-
+{% if sqlite %}
+def database_for(
+    writer: AsyncEngine,
+    reader: AsyncEngine,
+    *,
+    busy_timeout: float = BUSY_TIMEOUT,
+    **session_options: Any,
+) -> Database:
+    return Database(
+        session_factory=async_sessionmaker(writer, **SESSION_OPTIONS | session_options),
+        read_session_factory=async_sessionmaker(reader, **SESSION_OPTIONS | session_options),
+        write_turn=dialect.WriteTurn(busy_timeout),
+    )
+{%- else %}
 def database_for(writer: AsyncEngine, reader: AsyncEngine, **session_options: Any) -> Database:
     return Database(
         session_factory=async_sessionmaker(writer, **SESSION_OPTIONS | session_options),
         read_session_factory=async_sessionmaker(reader, **SESSION_OPTIONS | session_options),
     )
+{%- endif %}
 
 
 @asynccontextmanager
@@ -93,7 +103,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
     tracing.trace_statements(writer.sync_engine, reader.sync_engine)
 {%- endif %}
     try:
-        yield database_for(writer, reader)
+        yield database_for(writer, reader{{ ", busy_timeout=settings.busy_timeout" if sqlite }})
     finally:
 {%- if cookiecutter.tracing == "opentelemetry" %}
         tracing.stop_tracing_statements()

@@ -14,7 +14,7 @@ from functools import partial
 {%- endif %}
 from typing import Annotated, Any, NewType, {% if not sqlite %}TypeVar, {% endif %}cast
 
-from anyio import {% if sqlite %}Lock{% else %}CancelScope, CapacityLimiter, move_on_after{% endif %}, to_thread
+from anyio import {% if not sqlite %}CancelScope, CapacityLimiter, move_on_after, {% endif %}to_thread
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine
 {%- if not sqlite %}
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
 from . import dialect, logs, metrics, shutdown{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
-from .settings import Settings
+from .settings import {% if sqlite %}BUSY_TIMEOUT, {% endif %}Settings
 
 # A session that may write, as only `get_session` hands out. Data access that writes takes a
 # WriteSession: the type checker refuses it a read session, or any other Session.
@@ -52,7 +52,7 @@ def create_db_engine(settings: Settings, *, read_only: bool = False, **options: 
         engine_options.setdefault("poolclass", metrics.POOLS[pool])
 {%- endif %}
     engine = create_engine(url, **engine_options)
-    dialect.prepare(engine, read_only=read_only)
+    dialect.prepare(engine, settings, read_only=read_only)
     if settings.metrics_enabled:
         metrics.watch(engine, pool)
     return engine
@@ -63,9 +63,10 @@ class Database:
     session_factory: sessionmaker[Session]  # for requests that write
     read_session_factory: sessionmaker[Session]  # for requests that only read
 {%- if sqlite %}
-    # SQLite lets one connection write at a time: writers wait for their turn here, in the
-    # event loop, not in a worker thread the lock's holder may need to finish its request.
-    write_turn: Lock = field(default_factory=Lock)
+    # SQLite lets one connection write at a time: writers wait for their turn in the event
+    # loop, not in a worker thread the lock's holder may need to finish its request, and
+    # BUSY_TIMEOUT at most.
+    write_turn: dialect.WriteTurn = field(default_factory=dialect.WriteTurn)
 {%- else %}
     # A place per connection its pool may hold, waited for in the event loop (POOL_TIMEOUT at
     # most, then a 503), never in a worker thread: docs/sessions.md says why.
@@ -80,14 +81,29 @@ class Database:
         """One session and one transaction, committed if the block succeeds, rolled back if it
         raises, closed either way: `with database.unit_of_work() as session:` in a script, a
         worker or a background task (docs/sessions.md, "Units of work")."""
+{%- if sqlite %}
+        with self.write_turn.taken_from_thread(), self._transaction() as session:
+            yield session
+
+    @contextmanager
+    def _transaction(self) -> Iterator[WriteSession]:
+        """The unit of work, without the turn to write: for a holder of the turn."""
+{%- endif %}
         with self.session_factory.begin() as session:
             yield WriteSession(session)
 
 {% if sqlite %}
-def database_for(writer: Engine, reader: Engine, **session_options: Any) -> Database:
+def database_for(
+    writer: Engine,
+    reader: Engine,
+    *,
+    busy_timeout: float = BUSY_TIMEOUT,
+    **session_options: Any,
+) -> Database:
     return Database(
         session_factory=sessionmaker(writer, **SESSION_OPTIONS | session_options),
         read_session_factory=sessionmaker(reader, **SESSION_OPTIONS | session_options),
+        write_turn=dialect.WriteTurn(busy_timeout),
     )
 {%- else %}
 def database_for(
@@ -126,7 +142,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
     tracing.trace_statements(writer, reader)
 {%- endif %}
     try:
-        yield database_for(writer, reader)
+        yield database_for(writer, reader, busy_timeout=settings.busy_timeout)
     finally:
 {%- if cookiecutter.tracing == "opentelemetry" %}
         tracing.stop_tracing_statements()
@@ -172,8 +188,8 @@ def _database(request: Request) -> Database:
 async def get_session(request: Request) -> AsyncIterator[WriteSession]:
     """A unit of work per request: commit on success, roll back on error."""
     database = _database(request)
-    async with {{ "tracing.transaction(), " if cookiecutter.tracing == "opentelemetry" }}database.write_turn:
-        with database.unit_of_work() as session:
+    async with {{ "tracing.transaction(), " if cookiecutter.tracing == "opentelemetry" }}database.write_turn.taken():
+        with database._transaction() as session:
             try:
                 yield session
             except BaseException as error:

@@ -3,11 +3,13 @@
 import weakref
 from contextlib import suppress
 {%- endif %}
+from math import ceil
 from typing import Any
 {% if cookiecutter | session_style == "sync" %}
 import psycopg
 {%- endif %}
-from sqlalchemy import DateTime, Engine, Index, MetaData, event
+from sqlalchemy import Connection, DateTime, Engine, Index, MetaData, event
+from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.schema import ColumnCollectionConstraint
 
@@ -38,12 +40,15 @@ def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
 
 
 def connect_args(settings: Settings) -> dict[str, Any]:
-    """What the driver needs to connect: a timeout, and behind a transaction-mode pooler, no
-    named prepared statement, which would stay on a server connection that the next
-    transaction may not get."""
+    """What the driver needs to connect: a timeout, and the server's limits on waits; behind a
+    transaction-mode pooler, no named prepared statement, which would stay on a server
+    connection that the next transaction may not get, and no limits, which `prepare` sets for
+    each transaction."""
 {%- if cookiecutter | session_style == "async" %}
     options: dict[str, Any] = {"timeout": settings.connect_timeout}
-    if settings.database_pooler == "transaction":
+    if settings.database_pooler == "none":
+        options["server_settings"] = limits(settings)
+    else:
         # asyncpg then sends each statement's text with its parameters, in one message with
         # them (an unnamed statement); SQLAlchemy keeps no prepared statement of its own.
         options |= {"statement_cache_size": 0, "prepared_statement_cache_size": 0}
@@ -55,16 +60,30 @@ def connect_args(settings: Settings) -> dict[str, Any]:
     return options
 {%- else %}
     options: dict[str, Any] = {"connect_timeout": settings.connect_timeout}
-    if settings.database_pooler == "transaction":
+    if settings.database_pooler == "none" and limits(settings):
+        options["options"] = " ".join(f"-c {name}={ms}" for name, ms in limits(settings).items())
+    elif settings.database_pooler == "transaction":
         # psycopg prepares a statement it has run five times on a connection, by default.
         options["prepare_threshold"] = None
     return options
 {%- endif %}
 
 
-def prepare(engine: Engine, *, read_only: bool) -> None:
+def limits(settings: Settings) -> dict[str, str]:
+    """The server's limits on waits, as PostgreSQL's settings, in milliseconds; none for a limit
+    of 0, which leaves the server's own setting (none, unless the role or the database has one)."""
+    seconds = {
+        "statement_timeout": settings.statement_timeout,
+        "lock_timeout": settings.lock_timeout,
+        "idle_in_transaction_session_timeout": settings.idle_in_transaction_timeout,
+    }
+    return {name: str(ceil(value * 1000)) for name, value in seconds.items() if value}
+
+
+def prepare(engine: Engine, settings: Settings, *, read_only: bool) -> None:
     """Set up each connection that `engine` opens: the server refuses a read-only engine's
-    connections any write."""
+    connections any write. Behind a transaction-mode pooler, each transaction sets the limits
+    on waits for itself."""
 {%- if cookiecutter | session_style == "async" %}
 
     @event.listens_for(engine, "do_connect")
@@ -83,6 +102,34 @@ def prepare(engine: Engine, *, read_only: bool) -> None:
     def _remember(dbapi_connection: Any, _record: Any) -> None:
         opened.add(dbapi_connection)
 {%- endif %}
+
+    if not settings.log_sql:
+        # The server's DETAIL may quote the row that broke a constraint: what a client sent,
+        # kept out of errors and the log as the statement's parameters are (hide_parameters),
+        # unless LOG_SQL asks for them.
+        @event.listens_for(engine, "handle_error")
+        def _without_values(context: ExceptionContext) -> None:
+{%- if cookiecutter | session_style == "async" %}
+            server_error: Any = context.original_exception.__cause__  # asyncpg's, printed with it
+            if getattr(server_error, "detail", None):
+                server_error.detail = None
+{%- else %}
+            diagnosis = getattr(context.original_exception, "diag", None)
+            if detail := getattr(diagnosis, "message_detail", None):  # at the end of the message
+                for error in (context.original_exception, context.sqlalchemy_exception):
+                    if error is not None and error.args and isinstance(error.args[0], str):
+                        error.args = (error.args[0].replace(f"\nDETAIL:  {detail}", ""),)
+{%- endif %}
+
+    if settings.database_pooler == "transaction" and limits(settings):
+        # The pooler hands each transaction a server connection of its choosing, and forwards
+        # no setting sent as a connection starts: the limits last as long as the transaction.
+        configs = [f"set_config('{name}', '{ms}', true)" for name, ms in limits(settings).items()]
+        set_limits = f"SELECT {', '.join(configs)}"
+
+        @event.listens_for(engine, "begin")
+        def _limit(connection: Connection) -> None:
+            connection.exec_driver_sql(set_limits)
 
     # Behind a pooler, the engine begins each transaction read-only (see engine_options).
     if not read_only or engine.get_execution_options().get("postgresql_readonly"):
@@ -132,8 +179,9 @@ def is_unavailable(error: DBAPIError) -> bool:
 
 
 # What the server could not do now, though it answered, by SQLSTATE: what happened, and whether
-# it is a conflict with a concurrent transaction (a 409) or a wait that ran out (a 503).
+# it is a conflict with a concurrent transaction (a 409) or a limit that ran out (a 503).
 _TRANSIENT = {
+    "25P03": ("The database ended a transaction left idle", False),  # idle_in_transaction_...
     "40001": ("A concurrent transaction changed the same data", True),  # serialization_failure
     "40P01": ("A concurrent transaction deadlocked with this one", True),  # deadlock_detected
     "55P03": ("The data is locked by another transaction", False),  # lock_not_available

@@ -1,21 +1,32 @@
 {%- set sync = cookiecutter | session_style == "sync" -%}
-"""What SQLite needs of the engines, of each connection they open, and of the columns."""
-{% if not sync %}
+"""What SQLite needs of the engines, of each connection they open, and of the columns; and the
+turns that this process's writers take."""
+
 import sqlite3
+import time
+{%- if not sync %}
 import weakref
 {%- endif %}
+from collections.abc import AsyncIterator{% if sync %}, Iterator{% endif %}
+from contextlib import asynccontextmanager{% if sync %}, contextmanager{% endif %}
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
+from anyio import Semaphore, WouldBlock, {% if sync %}from_thread, {% endif %}move_on_after
 from sqlalchemy import DateTime, Dialect, Engine, MetaData, event
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.types import TypeDecorator
 
-from .settings import Settings
+from .settings import BUSY_TIMEOUT, Settings
 {%- if sync %}
 
 READ_BUSY_TIMEOUT = 0.1  # seconds
 {%- endif %}
+
+# The time by which the writer that holds the turn must have SQLite's lock, set while it holds
+# it: in its task, and in the tasks and threads that it starts.
+_TURN_ENDS: ContextVar[float | None] = ContextVar("turn_ends", default=None)
 
 
 class Timestamp(TypeDecorator[datetime]):
@@ -73,10 +84,13 @@ def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
     return {"connect_args": connect_args, "skip_autocommit_rollback": True}
 
 
-def prepare(engine: Engine, *, read_only: bool, enforce_foreign_keys: bool = True) -> None:
+def prepare(
+    engine: Engine, settings: Settings, *, read_only: bool, enforce_foreign_keys: bool = True
+) -> None:
     """Set up each connection that `engine` opens: a read-only engine's connections run each
     statement as a transaction of its own and refuse to write; the other's take the write lock
-    as each transaction begins (BEGIN IMMEDIATE), so that none fails half-way for want of it."""
+    as each transaction begins (BEGIN IMMEDIATE), so that none fails half-way for want of it,
+    and wait for it no longer than their turn to write leaves them (see `WriteTurn`)."""
     in_memory = engine.url.database in (None, "", ":memory:")
 
     @event.listens_for(engine, "connect")
@@ -117,7 +131,92 @@ def prepare(engine: Engine, *, read_only: bool, enforce_foreign_keys: bool = Tru
 
         @event.listens_for(engine, "begin")
         def _begin(connection: Any) -> None:
+            _wait_no_longer_than_the_turn(connection, settings.busy_timeout)
             connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _wait_no_longer_than_the_turn(connection: Any, busy_timeout: float) -> None:
+    """Make SQLite's wait for its lock end when the writer's turn does: a writer that waited for
+    its turn waits that much less for the lock. The setting stays with the connection, so a
+    statement sets it only when it changes by more than 50 ms: never, while writers do not wait."""
+    ends = _TURN_ENDS.get()
+    left = busy_timeout if ends is None else max(0.0, ends - time.monotonic())
+    if abs(left - connection.info.get("busy_timeout", busy_timeout)) > 0.05:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {round(left * 1000)}")
+        connection.info["busy_timeout"] = left
+
+
+NESTED = (
+    "This code already holds the turn to write (a request's session, or a unit of work), so a "
+    "unit of work opened inside it would wait for that turn for good: write through the session "
+    "it holds, or hand the work to a background task, which runs after the response is sent"
+)
+
+
+def _refuse_if_held() -> None:
+    if _TURN_ENDS.get() is not None:
+        raise RuntimeError(NESTED)
+
+
+class WriteTurn:
+    """SQLite lets one connection write at a time: this process's writers take turns here, in
+    the event loop, where waiting costs nothing, rather than in SQLite's busy handler, which
+    polls for the lock. A writer waits BUSY_TIMEOUT at most in all, for its turn and then for
+    the lock (another process's): past it, it fails as SQLite fails when its lock stays held,
+    with SQLITE_BUSY (a 503). Code that holds the turn cannot take it again: it gets an error at
+    once, rather than wait for itself."""
+
+    def __init__(self, timeout: float = BUSY_TIMEOUT) -> None:
+        self.timeout = timeout
+        self._turn = Semaphore(1)
+
+    @asynccontextmanager
+    async def taken(self) -> AsyncIterator[None]:
+        """Hold the turn, waited for in the event loop."""
+        _refuse_if_held()
+        ends = await self._take()
+        token = _TURN_ENDS.set(ends)
+        try:
+            yield
+        finally:
+            _TURN_ENDS.reset(token)
+            self._turn.release()
+{%- if sync %}
+
+    @contextmanager
+    def taken_from_thread(self) -> Iterator[None]:
+        """Hold the turn, waited for in the event loop, from one of its worker threads (a
+        background task's); in a thread of no event loop's (a script's), SQLite's busy handler
+        alone makes writers take turns."""
+        _refuse_if_held()
+        try:
+            ends = from_thread.run(self._take)
+        except RuntimeError:  # AnyIO's NoEventLoopError: not one of an event loop's threads
+            ends = None
+        if ends is None:
+            yield
+            return
+        token = _TURN_ENDS.set(ends)
+        try:
+            yield
+        finally:
+            _TURN_ENDS.reset(token)
+            from_thread.run_sync(self._turn.release)
+{%- endif %}
+
+    async def _take(self) -> float:
+        ends = time.monotonic() + self.timeout
+        try:
+            self._turn.acquire_nowait()  # free: taken with no deadline to keep
+        except WouldBlock:
+            with move_on_after(self.timeout) as waiting:
+                await self._turn.acquire()
+            if waiting.cancelled_caught:
+                # What SQLite raises when its lock stays held past the busy timeout.
+                locked = sqlite3.OperationalError("database is locked")
+                locked.sqlite_errorcode, locked.sqlite_errorname = 5, "SQLITE_BUSY"
+                raise OperationalError("BEGIN IMMEDIATE", None, locked) from None
+        return ends
 
 
 def _not_in_transaction(dbapi_connection: Any) -> bool:

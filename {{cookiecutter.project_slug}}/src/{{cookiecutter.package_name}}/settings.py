@@ -14,6 +14,7 @@ from sqlalchemy.exc import ArgumentError
 {% if sqlite %}
 EXAMPLE_URL = "sqlite:///./app.db"
 DRIVER = "{{ 'sqlite+aiosqlite' if is_async else 'sqlite' }}"
+BUSY_TIMEOUT = 5.0  # seconds, unless BUSY_TIMEOUT says otherwise
 {%- else %}
 EXAMPLE_URL = "postgresql://user:password@localhost:5432/items"
 DRIVER = "{{ 'postgresql+asyncpg' if is_async else 'postgresql+psycopg' }}"
@@ -56,7 +57,7 @@ class Settings(BaseSettings):
 
     database_url: str = f"{DRIVER}:///./app.db"
     # Seconds a write waits for another connection's write lock before it fails.
-    busy_timeout: float = Field(default=5.0, gt=0)
+    busy_timeout: float = Field(default=BUSY_TIMEOUT, gt=0)
 {%- else %}
 
     database_url: str = Field(default=f"{DRIVER}://postgres@localhost:5432/items", repr=False)
@@ -77,6 +78,13 @@ class Settings(BaseSettings):
     # Test each connection as it leaves the pool (a round trip per request); without it, the
     # first request after the server restarts fails (503) and the pool renews itself.
     pool_pre_ping: bool = False
+    # Bounds on the server's waits, in seconds (0: none), set on every connection, behind a
+    # pooler too: a statement's run, a wait for a lock that another transaction holds, and a
+    # transaction left open with no statement running, which the server ends with its
+    # connection. A request that runs past one gets a 503 (docs/errors.md, "Limits").
+    statement_timeout: float = Field(default=5.0, ge=0)
+    lock_timeout: float = Field(default=2.0, ge=0)
+    idle_in_transaction_timeout: float = Field(default=10.0, ge=0)
 {%- endif %}
     # Tune Python's garbage collector while the service runs (see `tuned_garbage_collector`).
     tune_gc: bool = True
