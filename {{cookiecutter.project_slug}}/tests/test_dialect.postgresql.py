@@ -12,9 +12,7 @@ import threading
 import time
 from collections.abc import {{ "Awaitable, " if is_async }}Callable
 
-{% if is_async -%}
 import anyio
-{% endif -%}
 import pytest
 from committing_fixtures import client_for
 from database_fixtures import REFUSED_WRITE, MakeSettings
@@ -297,6 +295,44 @@ async def test_with_limits_of_0_the_database_s_own_hold_and_none_is_sent(
     assert locked.status_code == 503
     assert 0.25 <= waited < 1.5, waited
     assert [statement for statement in sent if "set_config" in statement] == []
+
+
+@pytest.mark.parametrize(
+    ("isolation", "status"),
+    [("read_committed", 200), ("repeatable_read", 409), ("serializable", 409)],
+)
+async def test_above_read_committed_an_update_that_raced_another_is_a_409(
+    make_settings: MakeSettings, migrate: Migrate, isolation: str, status: int
+) -> None:
+    """A PATCH waits for a row that another transaction has updated, and that transaction
+    commits. Under READ COMMITTED (the default) the PATCH applies on top of the other's change;
+    under ISOLATION_LEVEL=repeatable_read or serializable the server refuses it (40001), the
+    client gets a 409 to try again, and the row is as the other left it."""
+    own = ({{ aw }}make_settings()).model_copy(update={"isolation_level": isolation})
+    writer, reader = create_db_engine(own), create_db_engine(own, read_only=True)
+    {{ aw }}migrate(writer)
+    answers = []
+    async with client_for(create_app(own, database=database_for(writer, reader))) as client:
+        url = f"/items/{(await client.post('/items', json={'title': 'First'})).json()['id']}"
+
+        async def patch() -> None:
+            answers.append(await client.patch(url, json={"title": "Mine"}))
+
+        {{ "async " if is_async }}with writer.connect() as other:
+            {{ aw }}other.exec_driver_sql("UPDATE items SET description = 'Theirs'")
+            async with anyio.create_task_group() as requests:
+                requests.start_soon(patch)
+                await anyio.sleep(0.3)  # the PATCH waits for the row now
+                {{ aw }}other.commit()
+        item = (await client.get(url)).json()
+    {{ aw }}writer.dispose()
+    {{ aw }}reader.dispose()
+
+    assert [answer.status_code for answer in answers] == [status]
+    if status == 409:
+        assert answers[0].headers["retry-after"] == "1"
+    title = "Mine" if status == 200 else "First"
+    assert (item["title"], item["description"]) == (title, "Theirs")
 
 
 {{ "async " if is_async }}def transient_errors(engine: {{ engine_type }}) -> dict[str, DBAPIError]:

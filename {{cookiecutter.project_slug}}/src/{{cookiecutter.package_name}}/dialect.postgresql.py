@@ -20,14 +20,16 @@ Timestamp = DateTime(timezone=True)
 
 
 def engine_options(settings: Settings, *, read_only: bool) -> dict[str, Any]:
-    """Keyword arguments for the engine: its pool, its timeouts, its isolation level. A read-only
-    engine runs each statement in autocommit (one round trip, nothing to roll back), or behind a
-    transaction-mode pooler in BEGIN READ ONLY (docs/scaling.md says why)."""
+    """Keyword arguments for the engine: its pool, its timeouts, its isolation level
+    (ISOLATION_LEVEL's for writes). A read-only engine runs each statement in autocommit (one
+    round trip, nothing to roll back), or behind a transaction-mode pooler in BEGIN READ ONLY
+    (docs/scaling.md says why)."""
     pooled = settings.database_pooler == "transaction"
     autocommit = read_only and not pooled
+    isolation = "READ COMMITTED" if read_only else settings.isolation_level.replace("_", " ")
     options = {
         "connect_args": connect_args(settings),
-        "isolation_level": "AUTOCOMMIT" if autocommit else "READ COMMITTED",
+        "isolation_level": "AUTOCOMMIT" if autocommit else isolation.upper(),
         "skip_autocommit_rollback": autocommit,
         "pool_size": settings.pool_size,
         "max_overflow": settings.max_overflow,

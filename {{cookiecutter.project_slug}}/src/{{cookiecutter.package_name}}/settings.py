@@ -19,7 +19,9 @@ BUSY_TIMEOUT = 5.0  # seconds, unless BUSY_TIMEOUT says otherwise
 EXAMPLE_URL = "postgresql://user:password@localhost:5432/items"
 DRIVER = "{{ 'postgresql+asyncpg' if is_async else 'postgresql+psycopg' }}"
 {%- endif %}
-LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]{% if not sqlite %}
+IsolationLevel = Literal["read_committed", "repeatable_read", "serializable"]
+{%- endif %}
 
 
 def _list(value: object) -> object:
@@ -85,6 +87,9 @@ class Settings(BaseSettings):
     statement_timeout: float = Field(default=5.0, ge=0)
     lock_timeout: float = Field(default=2.0, ge=0)
     idle_in_transaction_timeout: float = Field(default=10.0, ge=0)
+    # The isolation level of the transactions that write ("Isolation" in docs/sessions.md
+    # says what each buys and costs); reads see committed data, statement by statement.
+    isolation_level: IsolationLevel = "read_committed"
 {%- endif %}
     # Tune Python's garbage collector while the service runs (see `tuned_garbage_collector`).
     tune_gc: bool = True
