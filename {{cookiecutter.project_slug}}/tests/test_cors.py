@@ -1,5 +1,5 @@
 """CORS, as a browser meets it: a preflight before a write, then a cross-origin read of the
-headers a page needs (the next page's Link, the request's id)."""
+headers a page needs (an item's ETag, the next page's Link, the request's id)."""
 
 import pytest
 from fastapi import FastAPI
@@ -19,7 +19,7 @@ def cors_client(settings: Settings, app: FastAPI) -> AsyncClient:
     return AsyncClient(transport=ASGITransport(app=cors_app), base_url="http://testserver")
 
 
-async def test_a_page_of_an_allowed_origin_may_write_and_read_the_link_and_request_id(
+async def test_a_page_of_an_allowed_origin_may_write_and_read_the_etag_link_and_request_id(
     cors_client: AsyncClient,
 ) -> None:
     async with cors_client as client:
@@ -28,7 +28,7 @@ async def test_a_page_of_an_allowed_origin_may_write_and_read_the_link_and_reque
             headers={
                 "Origin": PAGE,
                 "Access-Control-Request-Method": "PATCH",
-                "Access-Control-Request-Headers": "content-type, x-request-id",
+                "Access-Control-Request-Headers": "content-type, x-request-id, if-match",
             },
         )
         for sku in ("CORS-1", "CORS-2"):
@@ -40,12 +40,12 @@ async def test_a_page_of_an_allowed_origin_may_write_and_read_the_link_and_reque
     assert preflight.headers["access-control-allow-origin"] == PAGE
     assert "PATCH" in preflight.headers["access-control-allow-methods"].split(", ")
     allowed = preflight.headers["access-control-allow-headers"].lower().split(", ")
-    assert {"content-type", "x-request-id"} <= set(allowed)
+    assert {"content-type", "x-request-id", "if-match", "if-none-match"} <= set(allowed)
     assert page.status_code == 200
     assert page.headers["access-control-allow-origin"] == PAGE
     assert page.headers["link"].startswith("<")
     exposed = page.headers["access-control-expose-headers"].lower().split(", ")
-    assert {"link", "x-request-id"} <= set(exposed)
+    assert {"etag", "link", "x-request-id"} <= set(exposed)
 
 
 async def test_a_page_of_another_origin_gets_no_permission(cors_client: AsyncClient) -> None:

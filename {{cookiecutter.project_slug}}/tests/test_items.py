@@ -140,6 +140,14 @@ async def test_delete_answers_204_with_no_body(client: AsyncClient) -> None:
     assert (await client.delete(f"/items/{item['id']}")).status_code == 404
 
 
+async def test_the_id_of_a_deleted_item_is_never_used_again(client: AsyncClient) -> None:
+    # Else a URL, or an ETag in If-Match, kept for the deleted item would name the new one.
+    first = await create(client)
+    await client.delete(f"/items/{first['id']}")
+
+    assert (await create(client))["id"] > first["id"]
+
+
 async def test_tests_are_isolated_from_each_other(client: AsyncClient) -> None:
     # Every other test's items were rolled back: this test starts from an empty table.
     assert (await client.get("/items")).json()["items"] == []
@@ -168,14 +176,23 @@ async def test_openapi_documents_the_error_body(client: AsyncClient) -> None:
     schema = (await client.get("/openapi.json")).json()
 
     paths = schema["paths"]
-    assert set(paths["/items/{item_id}"]["get"]["responses"]) == {"200", "404", "422", "503"}
+    assert set(paths["/items/{item_id}"]["get"]["responses"]) == {
+        "200",
+        "304",
+        "400",
+        "404",
+        "422",
+        "503",
+    }
     assert set(paths["/items/{item_id}"]["patch"]["responses"]) == {
         "200",
         "400",
         "404",
         "409",
+        "412",
         "413",
         "422",
+        "428",
         "503",
     }
     for path in paths.values():

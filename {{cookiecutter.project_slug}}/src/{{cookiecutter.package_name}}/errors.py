@@ -1,7 +1,7 @@
 """One error body for every error the API returns (RFC 9457 problem details), database errors
-mapped by their cause: a taken unique value or a concurrent transaction's conflict is a 409, an
-unreachable database or a wait past its timeout a 503, any other a 500 (docs/errors.md has the
-table)."""
+mapped by their cause: a taken unique value or a concurrent transaction's conflict is a 409, a
+row written since the request read it a 412 (or a 409), an unreachable database or a wait past
+its timeout a 503, any other a 500 (docs/errors.md has the table)."""
 
 import logging
 import re
@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
@@ -137,6 +138,19 @@ def _row_name(table_name: str) -> str:
     return re.sub(r"(?<=.)(?=[A-Z])", " ", names[0]).lower() if names else "row"
 
 
+async def _stale_data(request: Request, exc: Exception) -> JSONResponse:
+    """A flush whose UPDATE or DELETE found its row at another version than the one it read (a
+    model's `version_id_col`): another write came first, and this one changed nothing. A 412 if
+    the request named the version it read (If-Match), else a 409, as for any conflict."""
+    assert isinstance(exc, StaleDataError)
+    detail = "It was changed by another request after this one read it"
+    if "if-match" in request.headers:
+        return problem(412, f"{detail}: read it again")
+    response = problem(409, f"{detail}; try again")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
 async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
     failure = dialect.transient_failure(exc) if isinstance(exc, DBAPIError) else None
     if failure:
@@ -178,5 +192,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IntegrityError, _integrity_error)
+    app.add_exception_handler(StaleDataError, _stale_data)
     app.add_exception_handler(PoolTimeoutError, _database_error)
     app.add_exception_handler(DBAPIError, _database_error)

@@ -75,6 +75,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 {%- endif %}
     )
     app.state.stopping = False
+    app.state.require_if_match = settings.require_if_match
     if database:
         app.state.database = database
     install_error_handlers(app)
@@ -93,9 +94,17 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             # With Accept and Content-Type, which Starlette allows of itself.
-            allow_headers=["X-Request-ID"{{ ', "traceparent", "tracestate"' if cookiecutter.tracing == "opentelemetry" }}],
+            allow_headers=[
+                "X-Request-ID",
+                "If-Match",
+                "If-None-Match",
+{%- if cookiecutter.tracing == "opentelemetry" %}
+                "traceparent",
+                "tracestate",
+{%- endif %}
+            ],
             # Headers a page may read: a browser hides any other, the next page's Link too.
-            expose_headers=["Link", "X-Request-ID"],
+            expose_headers=["ETag", "Link", "X-Request-ID"],
             max_age=600,  # seconds a browser may reuse a preflight's answer
         )
     app.include_router(items.router)

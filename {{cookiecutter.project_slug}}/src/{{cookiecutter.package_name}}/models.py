@@ -1,8 +1,9 @@
+{%- set sqlite = cookiecutter.database == "sqlite" -%}
 """Database tables, as SQLAlchemy ORM classes."""
 
 from datetime import datetime
 
-from sqlalchemy import MetaData, String, func
+from sqlalchemy import MetaData, String, func, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .dialect import Timestamp
@@ -27,6 +28,11 @@ class Base(DeclarativeBase):
 
 class Item(Base):
     __tablename__ = "items"
+{%- if sqlite %}
+    # No id is used twice, not even the last one after it is deleted: a URL or an ETag that
+    # named a deleted item never names a newer one.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+{%- endif %}
 
     id: Mapped[int] = mapped_column(primary_key=True)
     title: Mapped[str] = mapped_column(String(TITLE_MAX_LENGTH))
@@ -37,3 +43,10 @@ class Item(Base):
     updated_at: Mapped[datetime] = mapped_column(
         Timestamp, server_default=func.now(), onupdate=func.now()
     )
+    # 1 when made, one more at each write, in the statement that writes: the item's ETag, which
+    # a client names in If-Match to write only over the version it read (conditions.py). The
+    # ORM raises it too, and refuses a flush over another version (StaleDataError).
+    version: Mapped[int] = mapped_column(server_default=text("1"))
+
+    # Read once, as the class is made (ruff takes it for a mutable default).
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012

@@ -8,7 +8,7 @@ Items are the fast path: SQLAlchemy Core statements, built once, that return row
 uses ORM objects, as docs/adding-a-resource.md shows (and says why).
 """
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
@@ -24,7 +24,7 @@ from .models import Item
 from .schemas import ItemCreate
 
 # An item as the statements below return it: the items table's columns, in the model's order.
-ItemRow = Row[int, str, str | None, str | None, datetime, datetime]
+ItemRow = Row[int, str, str | None, str | None, datetime, datetime, int]
 
 # The table itself (declarative mapping types it as any FROM clause): a statement that names
 # a mapped attribute, such as Item.id, is run through the ORM even when it selects columns.
@@ -39,9 +39,20 @@ _PAGE = (
 _COUNT = select(func.count()).select_from(_items)
 _INSERT = insert(_items).returning(*_items.c)  # the database's defaults come back too
 _INSERT_MANY = insert(_items)
-# SET takes the columns named in the parameters, so one statement serves every change.
-_UPDATE = update(_items).where(_items.c.id == bindparam("item_id")).returning(*_items.c)
+# SET takes the columns named in the parameters, so one statement serves every change; each
+# raises the version, in the same statement.
+_UPDATE = (
+    update(_items)
+    .where(_items.c.id == bindparam("item_id"))
+    .values(version=_items.c.version + 1)
+    .returning(*_items.c)
+)
 _DELETE = delete(_items).where(_items.c.id == bindparam("item_id")).returning(_items.c.id)
+# The same, only if the item is at one of `versions`: the check and the write are one statement,
+# so no other write can come between them.
+_AT_VERSIONS = _items.c.version.in_(bindparam("versions", expanding=True))
+_UPDATE_IF = _UPDATE.where(_AT_VERSIONS)
+_DELETE_IF = _DELETE.where(_AT_VERSIONS)
 
 
 {{ async_ }}def get_item(session: {{ Session }}, item_id: int) -> ItemRow | None:
@@ -68,12 +79,30 @@ _DELETE = delete(_items).where(_items.c.id == bindparam("item_id")).returning(_i
     {{ aw }}session.execute(_INSERT_MANY, [item.model_dump() for item in items])
 
 
-{{ async_ }}def update_item(session: WriteSession, item_id: int, data: dict[str, Any]) -> ItemRow | None:
-    """Set the given columns of an item; None if there is no such item. The update also sets
-    `updated_at`, as the model's `onupdate` says."""
-    return {{ "(await " if is_async }}session.execute(_UPDATE, {"item_id": item_id, **data}){{ ")" if is_async }}.first()
+{{ async_ }}def update_item(
+    session: WriteSession,
+    item_id: int,
+    data: dict[str, Any],
+    *,
+    versions: Collection[int] | None = None,
+) -> ItemRow | None:
+    """Set the given columns of an item, if it is at one of `versions` (None: at any); None if
+    there is no such item, or not at those versions. The update also raises `version`, and sets
+    `updated_at` as the model's `onupdate` says."""
+    parameters = {"item_id": item_id, **data}
+    statement = _UPDATE
+    if versions is not None:
+        statement, parameters["versions"] = _UPDATE_IF, versions
+    return {{ "(await " if is_async }}session.execute(statement, parameters){{ ")" if is_async }}.first()
 
 
-{{ async_ }}def delete_item(session: WriteSession, item_id: int) -> bool:
-    """Delete an item; False if there was no such item."""
-    return {{ "(await " if is_async }}session.execute(_DELETE, {"item_id": item_id}){{ ")" if is_async }}.first() is not None
+{{ async_ }}def delete_item(
+    session: WriteSession, item_id: int, *, versions: Collection[int] | None = None
+) -> bool:
+    """Delete an item, if it is at one of `versions` (None: at any); False if there is no such
+    item, or not at those versions."""
+    parameters: dict[str, Any] = {"item_id": item_id}
+    statement = _DELETE
+    if versions is not None:
+        statement, parameters["versions"] = _DELETE_IF, versions
+    return {{ "(await " if is_async }}session.execute(statement, parameters){{ ")" if is_async }}.first() is not None

@@ -74,6 +74,8 @@ class ItemRead(BaseModel):
     sku: str | None
     created_at: datetime
     updated_at: datetime
+    # Raised by every write; the response's ETag header is this number in double quotes.
+    version: int
 
 
 class ItemPage(BaseModel):

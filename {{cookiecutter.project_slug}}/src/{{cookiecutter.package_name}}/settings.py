@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     max_body_size: int = Field(default=1_048_576, ge=0)
     # Serve Prometheus metrics at GET /metrics (see `metrics.py`): inside the network only.
     metrics_enabled: bool = False
+    # Refuse (428) a PUT, PATCH or DELETE of an item that does not say, in If-Match, which
+    # version of the item it read: no client can then overwrite a change it has not seen.
+    require_if_match: bool = False
     # The web origins whose pages may call the API from a browser (CORS), separated by commas
     # or as a JSON list; none by default.
     cors_origins: Annotated[list[Origin], NoDecode, BeforeValidator(_list)] = []

@@ -3,13 +3,13 @@
 {%- set aw = "await " if is_async else "" -%}
 """The items API: create, list, read, replace, update and delete."""
 
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from .. import pagination, repository
-from ..database import ReadSessionDep, SessionDep
+from .. import conditions, pagination, repository
+from ..database import ReadSessionDep, SessionDep, WriteSession
 from ..errors import error_responses
 from ..repository import ItemRow
 from ..schemas import ItemCreate, ItemPage, ItemRead, ItemReplace, ItemUpdate
@@ -26,15 +26,26 @@ def _not_found(item_id: int) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"Item {item_id} not found")
 
 
+{{ async_ }}def _refuse(session: WriteSession, item_id: int, versions: list[int] | None) -> NoReturn:
+    """Say why a write found nothing to change: no such item (404), or the item is not at a
+    version that If-Match named (412)."""
+    item = {{ aw }}repository.get_item(session, item_id) if versions is not None else None
+    if item is None:
+        raise _not_found(item_id)
+    raise conditions.precondition_failed(f"Item {item_id}", item.version)
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=ItemRead,
-    responses=error_responses(400, 409, 413),
+    responses=error_responses(400, 409, 413) | conditions.CREATED,
 )
-{{ async_ }}def create_item(data: ItemCreate, session: SessionDep) -> ItemRow:
+{{ async_ }}def create_item(data: ItemCreate, session: SessionDep, response: Response) -> ItemRow:
     """Create an item."""
-    return {{ aw }}repository.create_item(session, data)
+    item = {{ aw }}repository.create_item(session, data)
+    response.headers["ETag"] = conditions.etag(item.version)
+    return item
 
 
 @router.get("")
@@ -75,36 +86,74 @@ def _after(cursor: str) -> int:
 # In the event loop: one indexed lookup that does not wait for writes is quicker than the
 # hand-off to a worker thread (docs/sessions.md says when).
 {% endif -%}
-@router.get("/{item_id}", response_model=ItemRead, responses=error_responses(404))
-{% if is_async or cookiecutter.database == "sqlite" %}async {% endif %}def read_item(item_id: ItemId, session: ReadSessionDep) -> ItemRow:
-    """Read one item."""
+@router.get(
+    "/{item_id}",
+    response_model=ItemRead,
+    responses=error_responses(400, 404) | conditions.IF_NONE_MATCH,
+    openapi_extra=conditions.IF_NONE_MATCH_PARAMETER,
+)
+{% if is_async or cookiecutter.database == "sqlite" %}async {% endif %}def read_item(
+    item_id: ItemId, session: ReadSessionDep, request: Request, response: Response
+) -> ItemRow | Response:
+    """Read one item: with If-None-Match, only if it is at another version."""
     item = {{ aw }}repository.get_item(session, item_id)
     if item is None:
         raise _not_found(item_id)
+    tag = conditions.etag(item.version)
+    if conditions.none_match(request, tag):
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
+    response.headers["ETag"] = tag
     return item
 
 
-@router.put("/{item_id}", response_model=ItemRead, responses=error_responses(400, 404, 409, 413))
-{{ async_ }}def replace_item(item_id: ItemId, data: ItemReplace, session: SessionDep) -> ItemRow:
-    """Replace an item's content: fields left out are cleared."""
-    item = {{ aw }}repository.update_item(session, item_id, data.model_dump())
+@router.put(
+    "/{item_id}",
+    response_model=ItemRead,
+    responses=error_responses(400, 404, 409, 413) | conditions.IF_MATCH | conditions.ETAG,
+    openapi_extra=conditions.IF_MATCH_PARAMETER,
+)
+{{ async_ }}def replace_item(
+    item_id: ItemId, data: ItemReplace, session: SessionDep, request: Request, response: Response
+) -> ItemRow:
+    """Replace an item's content: fields left out are cleared. With If-Match, only if the item
+    is still at a version it names."""
+    versions = conditions.if_match(request)
+    item = {{ aw }}repository.update_item(session, item_id, data.model_dump(), versions=versions)
     if item is None:
-        raise _not_found(item_id)
+        {{ aw }}_refuse(session, item_id, versions)
+    response.headers["ETag"] = conditions.etag(item.version)
     return item
 
 
-@router.patch("/{item_id}", response_model=ItemRead, responses=error_responses(400, 404, 409, 413))
-{{ async_ }}def update_item(item_id: ItemId, data: ItemUpdate, session: SessionDep) -> ItemRow:
-    """Change the fields given and leave the others as they are."""
-    item = {{ aw }}repository.update_item(session, item_id, data.model_dump(exclude_unset=True))
+@router.patch(
+    "/{item_id}",
+    response_model=ItemRead,
+    responses=error_responses(400, 404, 409, 413) | conditions.IF_MATCH | conditions.ETAG,
+    openapi_extra=conditions.IF_MATCH_PARAMETER,
+)
+{{ async_ }}def update_item(
+    item_id: ItemId, data: ItemUpdate, session: SessionDep, request: Request, response: Response
+) -> ItemRow:
+    """Change the fields given and leave the others as they are. With If-Match, only if the
+    item is still at a version it names."""
+    versions = conditions.if_match(request)
+    changes = data.model_dump(exclude_unset=True)
+    item = {{ aw }}repository.update_item(session, item_id, changes, versions=versions)
     if item is None:
-        raise _not_found(item_id)
+        {{ aw }}_refuse(session, item_id, versions)
+    response.headers["ETag"] = conditions.etag(item.version)
     return item
 
 
-@router.delete("/{item_id}", status_code=status.HTTP_204_NO_CONTENT, responses=error_responses(404))
-{{ async_ }}def delete_item(item_id: ItemId, session: SessionDep) -> Response:
-    """Delete an item."""
-    if not {{ aw }}repository.delete_item(session, item_id):
-        raise _not_found(item_id)
+@router.delete(
+    "/{item_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(400, 404) | conditions.IF_MATCH,
+    openapi_extra=conditions.IF_MATCH_PARAMETER,
+)
+{{ async_ }}def delete_item(item_id: ItemId, session: SessionDep, request: Request) -> Response:
+    """Delete an item. With If-Match, only if it is still at a version it names."""
+    versions = conditions.if_match(request)
+    if not {{ aw }}repository.delete_item(session, item_id, versions=versions):
+        {{ aw }}_refuse(session, item_id, versions)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
