@@ -35,9 +35,10 @@ def if_match(request: Request) -> list[int] | None:
                 " send its ETag in If-Match",
             )
         return None
-    # Strong comparison: a weak tag never matches (RFC 9110, 13.1.1).
-    versions = [int(match[1]) for tag in tags if (match := _OURS.fullmatch(tag))]
-    return [version for version in versions if version <= MAX_VERSION]
+    # Strong comparison: a weak tag never matches (RFC 9110, 13.1.1). Each version once: the
+    # header's size bounds the list, and so the statement's parameters.
+    versions = {int(match[1]) for tag in tags if (match := _OURS.fullmatch(tag))}
+    return sorted(version for version in versions if version <= MAX_VERSION)
 
 
 def none_match(request: Request, tag: str) -> bool:
