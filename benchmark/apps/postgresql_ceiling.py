@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 URL = os.environ["DATABASE_URL"]
 POOL_SIZE = int(os.environ.get("POOL_SIZE", 20)) + int(os.environ.get("MAX_OVERFLOW", 0))
-COLUMNS = "id, title, description, sku, created_at, updated_at"
+COLUMNS = "id, title, description, sku, created_at, updated_at, version"
 pool: asyncpg.Pool
 
 
@@ -52,7 +52,10 @@ async def insert_item(title: str, description: str | None, sku: str | None) -> A
 
 
 async def patch_item(item_id: int, description: str | None) -> Any:
-    sql = f"UPDATE items SET description = $1, updated_at = now() WHERE id = $2 RETURNING {COLUMNS}"
+    sql = (
+        "UPDATE items SET description = $1, updated_at = now(), version = version + 1"
+        f" WHERE id = $2 RETURNING {COLUMNS}"
+    )
     return await pool.fetchrow(sql, description, item_id)
 
 

@@ -68,7 +68,10 @@ def create_item(data: schemas.ItemCreate) -> Any:
 
 @app.patch("/items/{item_id}", response_model=schemas.ItemRead)
 def update_item(item_id: ItemId, data: schemas.ItemUpdate) -> Any:
-    sql = f"UPDATE items SET description = %s, updated_at = now() WHERE id = %s RETURNING {COLUMNS}"
+    sql = (
+        "UPDATE items SET description = %s, updated_at = now(), version = version + 1"
+        f" WHERE id = %s RETURNING {COLUMNS}"
+    )
     item = write(sql, data.description, item_id)
     if item is None:
         raise HTTPException(404, f"Item {item_id} not found")

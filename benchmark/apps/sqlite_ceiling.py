@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 PATH = os.environ["DATABASE_URL"].removeprefix("sqlite:///")
-COLUMNS = "id, title, description, sku, created_at, updated_at"
+COLUMNS = "id, title, description, sku, created_at, updated_at, version"
 local = threading.local()
 
 
@@ -82,7 +82,8 @@ async def create_item(request: Request) -> Response:
 async def update_item(request: Request) -> Response:
     body = await request.json()
     sql = (
-        "UPDATE items SET description = ?, updated_at = CURRENT_TIMESTAMP WHERE id = ?"
+        "UPDATE items SET description = ?, updated_at = CURRENT_TIMESTAMP, version = version + 1"
+        " WHERE id = ?"
         f" RETURNING {COLUMNS}"
     )
     item_id = int(request.path_params["item_id"])

@@ -39,7 +39,8 @@ def create_item(data: schemas.ItemCreate) -> Any:
 @app.patch("/items/{item_id}", response_model=schemas.ItemRead)
 def update_item(item_id: ItemId, data: schemas.ItemUpdate) -> Any:
     sql = (
-        "UPDATE items SET description = ?, updated_at = CURRENT_TIMESTAMP WHERE id = ?"
+        "UPDATE items SET description = ?, updated_at = CURRENT_TIMESTAMP, version = version + 1"
+        " WHERE id = ?"
         f" RETURNING {COLUMNS}"
     )
     item = write(sql, data.description, item_id)
