@@ -10,9 +10,11 @@ from fastapi import HTTPException, Request, status
 
 from .errors import error_responses
 
-# One or more entity tags, each a quoted string, W/ before a weak one; or "*", any version.
+# Entity tags, each a quoted string, W/ before a weak one, separated by commas (an empty
+# element is skipped, as RFC 9110 5.6.1.2 says); or "*", any version. Each space can belong to
+# one place only, so that no header makes the match backtrack.
 _TAG = r'(?:W/)?"[\x21\x23-\x7e\x80-\xff]*"'
-_TAGS = re.compile(rf"\s*(?:\*|{_TAG}(?:\s*,\s*{_TAG})*)\s*")
+_TAGS = re.compile(rf"[ \t]*(?:\*[ \t]*|(?:{_TAG}[ \t]*)?(?:,[ \t]*(?:{_TAG}[ \t]*)?)*)")
 # A tag this service makes: a strong one, a version's digits. The versions are 32-bit integers.
 _OURS = re.compile(r'"([1-9][0-9]{0,9})"')
 MAX_VERSION = 2**31 - 1
@@ -71,7 +73,7 @@ def _tags(request: Request, name: str) -> list[str] | None:
             status.HTTP_400_BAD_REQUEST,
             f'{name} must be "*" or entity tags, each in double quotes: "3", W/"3"',
         )
-    return None if value.strip() == "*" else re.findall(_TAG, value)
+    return None if value.strip(" \t") == "*" else re.findall(_TAG, value)
 
 
 _ETAG_HEADER = {
@@ -88,7 +90,13 @@ IF_NONE_MATCH: dict[int | str, dict[str, Any]] = {
     304: {"description": "Not Modified: the item is at a version that If-None-Match named"},
 }
 IF_MATCH: dict[int | str, dict[str, Any]] = error_responses(412, 428)
-_PARAMETER = {"in": "header", "required": False, "schema": {"type": "string"}}
+# As the OpenAPI schema states it: ASCII only (the service also takes obs-text, as RFC 9110 does).
+_ETAGS_PATTERN = r'^[ \t]*(\*[ \t]*|((W/)?"[!#-~]*"[ \t]*)?(,[ \t]*((W/)?"[!#-~]*"[ \t]*)?)*)$'
+_PARAMETER = {
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "pattern": _ETAGS_PATTERN},
+}
 IF_NONE_MATCH_PARAMETER = {
     "parameters": [
         _PARAMETER
