@@ -31,7 +31,7 @@ TAKEN = frozenset(
         "ruff", "session_fixtures", "sqlalchemy", "starlette", "statement_budgets", "structlog",
         "test", "test_cli", "test_concurrency", "test_conditions", "test_cors", "test_dialect",
         "test_docs", "test_items", "test_limits", "test_logs", "test_metrics", "test_migrations",
-        "test_outages", "test_pagination", "test_routes", "test_sessions",
+        "test_outages", "test_pagination", "test_retries", "test_routes", "test_sessions",
         "test_statement_budgets", "test_stopping", "test_tracing", "test_units_of_work",
         "test_validation", "tests", "uvicorn",
     }

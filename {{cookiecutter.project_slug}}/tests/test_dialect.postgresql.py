@@ -298,17 +298,26 @@ async def test_with_limits_of_0_the_database_s_own_hold_and_none_is_sent(
 
 
 @pytest.mark.parametrize(
-    ("isolation", "status"),
-    [("read_committed", 200), ("repeatable_read", 409), ("serializable", 409)],
+    ("isolation", "retries", "status"),
+    [
+        ("read_committed", 0, 200),
+        ("repeatable_read", 0, 409),
+        ("serializable", 0, 409),
+        ("repeatable_read", 3, 200),
+        ("serializable", 3, 200),
+    ],
 )
-async def test_above_read_committed_an_update_that_raced_another_is_a_409(
-    make_settings: MakeSettings, migrate: Migrate, isolation: str, status: int
+async def test_above_read_committed_an_update_that_raced_another_is_retried_or_a_409(
+    make_settings: MakeSettings, migrate: Migrate, isolation: str, retries: int, status: int
 ) -> None:
     """A PATCH waits for a row that another transaction has updated, and that transaction
     commits. Under READ COMMITTED (the default) the PATCH applies on top of the other's change;
-    under ISOLATION_LEVEL=repeatable_read or serializable the server refuses it (40001), the
-    client gets a 409 to try again, and the row is as the other left it."""
-    own = ({{ aw }}make_settings()).model_copy(update={"isolation_level": isolation})
+    under ISOLATION_LEVEL=repeatable_read or serializable the server refuses it (40001): the
+    PATCH runs again, in a new transaction that sees the other's change, or, with
+    TRANSACTION_RETRIES=0, the client gets a 409 to try again and the row is as the other left
+    it."""
+    update = {"isolation_level": isolation, "transaction_retries": retries}
+    own = ({{ aw }}make_settings()).model_copy(update=update)
     writer, reader = create_db_engine(own), create_db_engine(own, read_only=True)
     {{ aw }}migrate(writer)
     answers = []

@@ -151,13 +151,16 @@ async def _stale_data(request: Request, exc: Exception) -> JSONResponse:
     return response
 
 
-async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
+async def _database_error({{ "request" if cookiecutter.database == "postgresql" else "_request" }}: Request, exc: Exception) -> JSONResponse:
     failure = dialect.transient_failure(exc) if isinstance(exc, DBAPIError) else None
     if failure:
         code, detail, conflict = failure
         logger.warning("The database could not do it now (%s): %s", code, detail)
         if not conflict:
             return unavailable(detail)
+{%- if cookiecutter.database == "postgresql" %}
+        request.state.transaction_conflict = code  # retries.RetryConflicts may run it again
+{%- endif %}
         response = problem(409, f"{detail}; try again")
         response.headers["Retry-After"] = "1"
         return response

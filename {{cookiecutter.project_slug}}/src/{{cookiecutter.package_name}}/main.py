@@ -17,6 +17,9 @@ from .docs import install_docs
 from .errors import install_error_handlers
 from .logs import configure_logging
 from .middleware import BodyLimit, RequestLog
+{%- if cookiecutter.database == "postgresql" %}
+from .retries import RetryConflicts
+{%- endif %}
 from .routes import health, items
 from .settings import Settings, get_settings
 
@@ -84,6 +87,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 {%- endif %}
     if settings.metrics_enabled:
         app.include_router(metrics.router)
+{%- if cookiecutter.database == "postgresql" %}
+    if settings.transaction_retries:
+        # Inside the body limit, which bounds the body it keeps for the next try.
+        retries = settings.transaction_retries
+        app.add_middleware(RetryConflicts, retries=retries, measured=settings.metrics_enabled)
+{%- endif %}
     app.add_middleware(BodyLimit, max_size=settings.max_body_size)
     # It sees every request, and every error.
     app.add_middleware(RequestLog, measured=settings.metrics_enabled)

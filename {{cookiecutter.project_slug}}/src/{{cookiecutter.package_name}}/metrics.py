@@ -73,6 +73,13 @@ TRANSACTIONS = Counter(
     "Transactions of the requests that write, by outcome: commit or rollback",
     ["pool", "outcome"],
 )
+{%- if cookiecutter.database == "postgresql" %}
+RETRIES = Counter(
+    "db_transaction_retries",
+    "Requests run again because their transaction lost to a concurrent one, by SQLSTATE",
+    ["sqlstate"],
+)
+{%- endif %}
 
 router = APIRouter()
 
@@ -172,4 +179,11 @@ def waited(pool: str, seconds: float, *, timed_out: bool) -> None:
     _waits(pool).observe(seconds)
     if timed_out:
         TIMEOUTS.labels(pool).inc()
+{%- endif %}
+{%- if cookiecutter.database == "postgresql" %}
+
+
+def retried(code: str) -> None:
+    """A request run again after its transaction lost to a concurrent one (see retries.py)."""
+    RETRIES.labels(code.removeprefix("SQLSTATE ")).inc()
 {%- endif %}

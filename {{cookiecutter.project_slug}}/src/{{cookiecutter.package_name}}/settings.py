@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     # The isolation level of the transactions that write ("Isolation" in docs/sessions.md
     # says what each buys and costs); reads see committed data, statement by statement.
     isolation_level: IsolationLevel = "read_committed"
+    # Times a write whose transaction lost to a concurrent one (a deadlock, a serialization
+    # failure) is run again before its client gets the 409 (retries.py); 0: never.
+    transaction_retries: int = Field(default=3, ge=0)
 {%- endif %}
     # Tune Python's garbage collector while the service runs (see `tuned_garbage_collector`).
     tune_gc: bool = True
