@@ -8,6 +8,9 @@ import asyncio
 import time
 {%- endif %}
 from collections.abc import {{ "AsyncIterator, Awaitable, Callable" if is_async else "Callable, Iterator" }}
+{%- if not is_async %}
+from concurrent.futures import ThreadPoolExecutor
+{%- endif %}
 from typing import Any
 
 import pytest
@@ -21,8 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy import Engine, text
 {%- endif %}
 
-from {{ cookiecutter.package_name }}.database import SessionDep, create_db_engine, database_for
+from {{ cookiecutter.package_name }} import repository
+from {{ cookiecutter.package_name }}.database import (
+    Database,
+    SessionDep,
+    WriteSession,
+    create_db_engine,
+    database_for,
+)
 from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.schemas import ItemCreate
 
 Migrate = Callable[[{{ "AsyncEngine" if is_async else "Engine" }}], {{ "Awaitable[None]" if is_async else "None" }}]
 MakeApp = Callable[..., {{ "Awaitable[FastAPI]" if is_async else "FastAPI" }}]
@@ -82,6 +93,36 @@ async def test_two_writes_that_deadlock_both_commit_after_a_retry(
         assert (retried, counted) == ([], 0)
         conflict = next(answer for answer in answers if answer.status_code == 409)
         assert conflict.headers["retry-after"] == "1"
+
+
+{{ "async " if is_async }}def test_units_of_work_that_deadlock_both_commit_after_a_retry(make_app: MakeApp) -> None:
+    """The same outside a request: Database.transaction runs the work again, whole."""
+    database: Database = ({{ aw }}make_app()).state.database
+    touch = text("UPDATE items SET title = title || '+' WHERE id = :id")
+    tries = []
+
+    def locking(first: int, second: int) -> Callable[[WriteSession], {{ "Awaitable[None]" if is_async else "None" }}]:
+        {{ "async " if is_async }}def work(session: WriteSession) -> None:
+            tries.append(first)
+            {{ aw }}session.execute(touch, {"id": first})
+            {{ "await asyncio.sleep(0.3)" if is_async else "time.sleep(0.3)" }}
+            {{ aw }}session.execute(touch, {"id": second})
+
+        return work
+
+    {{ "async " if is_async }}with database.unit_of_work() as session:
+        {{ aw }}repository.create_items(session, [ItemCreate(title="A"), ItemCreate(title="B")])
+{%- if is_async %}
+    await asyncio.gather(database.transaction(locking(1, 2)), database.transaction(locking(2, 1)))
+{%- else %}
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda pair: database.transaction(locking(*pair)), [(1, 2), (2, 1)]))
+{%- endif %}
+    {{ "async " if is_async }}with database.unit_of_work() as session:
+        titles = {{ aw }}session.scalars(text("SELECT title FROM items ORDER BY id"))
+
+    assert len(tries) == 3  # one of the two ran again
+    assert list(titles) == ["A++", "B++"]  # and each ran once to its end
 
 
 @pytest.mark.parametrize("retries", [3, 0])

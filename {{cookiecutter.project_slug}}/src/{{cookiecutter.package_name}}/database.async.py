@@ -3,12 +3,18 @@
 committed before the response is sent, rolled back on error, closed either way (docs/sessions.md
 says how)."""
 
-from collections.abc import AsyncIterator
+{% if not sqlite -%}
+import asyncio
+{% endif -%}
+from collections.abc import AsyncIterator{% if not sqlite %}, Awaitable, Callable{% endif %}
 from contextlib import asynccontextmanager
 from dataclasses import dataclass{% if sqlite %}, field{% endif %}
-from typing import Annotated, Any, NewType, cast
+from typing import Annotated, Any, NewType, {% if not sqlite %}TypeVar, {% endif %}cast
 
 from fastapi import Depends, Request
+{%- if not sqlite %}
+from sqlalchemy.exc import DBAPIError
+{%- endif %}
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -17,12 +23,15 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.pool import QueuePool
 
-from . import dialect, logs, metrics, shutdown{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
+from . import dialect, logs, metrics, {{ "retries, " if not sqlite }}shutdown{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
 from .settings import {% if sqlite %}BUSY_TIMEOUT, {% endif %}Settings
 
 # A session that may write, as only `get_session` hands out. Data access that writes takes a
 # WriteSession: the type checker refuses it a read session, or any other AsyncSession.
 WriteSession = NewType("WriteSession", AsyncSession)
+{%- if not sqlite %}
+T = TypeVar("T")
+{%- endif %}
 
 # A session keeps what it loaded after a commit (an expired attribute would be a query, which
 # an AsyncSession cannot run implicitly), and a closed one fails loudly if used again: see
@@ -58,6 +67,8 @@ class Database:
 {%- if sqlite %}
     # SQLite lets one connection write at a time: writers take turns, BUSY_TIMEOUT at most.
     write_turn: dialect.WriteTurn = field(default_factory=dialect.WriteTurn)
+{%- else %}
+    transaction_retries: int = 3  # for `transaction`: TRANSACTION_RETRIES
 {%- endif %}
 
     @asynccontextmanager
@@ -71,6 +82,25 @@ class Database:
         async with self.session_factory.begin() as session:
 {%- endif %}
             yield WriteSession(session)
+{%- if not sqlite %}
+
+    async def transaction(self, work: Callable[[WriteSession], Awaitable[T]]) -> T:
+        """`work` in a unit of work, run again from its start in a new one if its transaction
+        loses to a concurrent one (a deadlock, a serialization failure), up to
+        `transaction_retries` times: for a script, a worker or a background task whose work may
+        run twice (docs/sessions.md, "Isolation"). A request's are retried by RetryConflicts."""
+        tries = 0
+        while True:
+            try:
+                async with self.unit_of_work() as session:
+                    return await work(session)
+            except DBAPIError as error:
+                code = retries.conflict(error)
+                if code is None or tries == self.transaction_retries:
+                    raise
+                tries += 1
+                await asyncio.sleep(retries.pause_before(tries, self.transaction_retries, code))
+{%- endif %}
 
 {% if sqlite %}
 def database_for(
@@ -86,10 +116,17 @@ def database_for(
         write_turn=dialect.WriteTurn(busy_timeout),
     )
 {%- else %}
-def database_for(writer: AsyncEngine, reader: AsyncEngine, **session_options: Any) -> Database:
+def database_for(
+    writer: AsyncEngine,
+    reader: AsyncEngine,
+    *,
+    transaction_retries: int = 3,
+    **session_options: Any,
+) -> Database:
     return Database(
         session_factory=async_sessionmaker(writer, **SESSION_OPTIONS | session_options),
         read_session_factory=async_sessionmaker(reader, **SESSION_OPTIONS | session_options),
+        transaction_retries=transaction_retries,
     )
 {%- endif %}
 
@@ -103,7 +140,7 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
     tracing.trace_statements(writer.sync_engine, reader.sync_engine)
 {%- endif %}
     try:
-        yield database_for(writer, reader{{ ", busy_timeout=settings.busy_timeout" if sqlite }})
+        yield database_for(writer, reader, {{ "busy_timeout=settings.busy_timeout" if sqlite else "transaction_retries=settings.transaction_retries" }})
     finally:
 {%- if cookiecutter.tracing == "opentelemetry" %}
         tracing.stop_tracing_statements()

@@ -18,14 +18,19 @@ from anyio import {% if not sqlite %}CancelScope, CapacityLimiter, move_on_after
 from fastapi import Depends, Request
 from sqlalchemy import Engine, create_engine
 {%- if not sqlite %}
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 {%- endif %}
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import QueuePool
 
-from . import dialect, logs, metrics, shutdown{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
+from . import dialect, logs, metrics, {{ "retries, " if not sqlite }}shutdown{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
 from .settings import {% if sqlite %}BUSY_TIMEOUT, {% endif %}Settings
 
+{% if not sqlite -%}
+T = TypeVar("T")
+
+{% endif -%}
 # A session that may write, as only `get_session` hands out. Data access that writes takes a
 # WriteSession: the type checker refuses it a read session, or any other Session.
 WriteSession = NewType("WriteSession", Session)
@@ -74,6 +79,7 @@ class Database:
     read_places: CapacityLimiter = field(default_factory=lambda: CapacityLimiter(1))
     wait: float = 30.0
     measured: bool = False  # the waits go to the metrics (METRICS_ENABLED)
+    transaction_retries: int = 3  # for `transaction`: TRANSACTION_RETRIES
 {%- endif %}
 
     @contextmanager
@@ -91,6 +97,25 @@ class Database:
 {%- endif %}
         with self.session_factory.begin() as session:
             yield WriteSession(session)
+{%- if not sqlite %}
+
+    def transaction(self, work: Callable[[WriteSession], T]) -> T:
+        """`work` in a unit of work, run again from its start in a new one if its transaction
+        loses to a concurrent one (a deadlock, a serialization failure), up to
+        `transaction_retries` times: for a script, a worker or a background task whose work may
+        run twice (docs/sessions.md, "Isolation"). A request's are retried by RetryConflicts."""
+        tries = 0
+        while True:
+            try:
+                with self.unit_of_work() as session:
+                    return work(session)
+            except DBAPIError as error:
+                code = retries.conflict(error)
+                if code is None or tries == self.transaction_retries:
+                    raise
+                tries += 1
+                time.sleep(retries.pause_before(tries, self.transaction_retries, code))
+{%- endif %}
 
 {% if sqlite %}
 def database_for(
@@ -112,6 +137,7 @@ def database_for(
     *,
     places: int | None = None,
     measured: bool = False,
+    transaction_retries: int = 3,
     **session_options: Any,
 ) -> Database:
     """A database on two engines whose pools each hold up to `places` connections (by
@@ -125,6 +151,7 @@ def database_for(
         read_places=CapacityLimiter(places),
         wait=pool.timeout(),
         measured=measured,
+        transaction_retries=transaction_retries,
     )
 {%- endif %}
 
@@ -160,7 +187,13 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
 {%- endif %}
     try:
         places = settings.pool_size + settings.max_overflow
-        yield database_for(writer, reader, places=places, measured=settings.metrics_enabled)
+        yield database_for(
+            writer,
+            reader,
+            places=places,
+            measured=settings.metrics_enabled,
+            transaction_retries=settings.transaction_retries,
+        )
     finally:
 {%- if cookiecutter.tracing == "opentelemetry" %}
         tracing.stop_tracing_statements()
@@ -243,9 +276,6 @@ async def _place(places: CapacityLimiter, wait: float, pool: str | None) -> Asyn
         yield
     finally:
         places.release()
-
-
-T = TypeVar("T")
 
 
 @asynccontextmanager

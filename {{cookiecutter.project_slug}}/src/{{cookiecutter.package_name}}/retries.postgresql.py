@@ -10,9 +10,10 @@ import logging
 import random
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import metrics
+from . import dialect, metrics
 
 logger = logging.getLogger(__name__)
 # What the error handler sets in the request's state when the transaction lost such a race.
@@ -49,17 +50,9 @@ class RetryConflicts:
             conflict = await self._once(scope, answer, send, last=False)
             if conflict is None:
                 return
-            pause = random.uniform(0, FIRST_PAUSE * 2 ** (tries - 1))
-            logger.warning(
-                "The transaction lost to a concurrent one (%s): retry %d of %d in %.0f ms",
-                conflict,
-                tries,
-                self.retries,
-                pause * 1000,
-            )
             if self.measured:
                 metrics.retried(conflict)
-            await asyncio.sleep(pause)
+            await asyncio.sleep(pause_before(tries, self.retries, conflict))
             answer = _replay(b"".join(chunks), receive)
         await self._once(scope, answer, send, last=True)
 
@@ -79,6 +72,27 @@ class RetryConflicts:
 
         await self.app(scope, receive, send_unless_held_back)
         return str(state[CONFLICT]) if held_back else None
+
+
+def conflict(error: DBAPIError) -> str | None:
+    """The code of the conflict with a concurrent transaction that `error` is, if it is one:
+    a deadlock or a serialization failure, which another try may get past."""
+    failure = dialect.transient_failure(error)
+    return failure[0] if failure and failure[2] else None
+
+
+def pause_before(tries: int, retries: int, conflict: str) -> float:
+    """How long to pause before retry `tries` of `retries`: at random, below a bound that
+    doubles with each try. The retry is logged."""
+    pause = random.uniform(0, FIRST_PAUSE * 2 ** (tries - 1))
+    logger.warning(
+        "The transaction lost to a concurrent one (%s): retry %d of %d in %.0f ms",
+        conflict,
+        tries,
+        retries,
+        pause * 1000,
+    )
+    return pause
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
