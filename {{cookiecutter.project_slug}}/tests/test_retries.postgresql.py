@@ -17,6 +17,8 @@ import pytest
 from committing_fixtures import client_for
 from database_fixtures import MakeSettings
 from fastapi import FastAPI
+from item_requests import append_at_once, create
+from prometheus_client import REGISTRY
 {%- if is_async %}
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -96,8 +98,10 @@ async def test_two_writes_that_deadlock_both_commit_after_a_retry(
 
 
 {{ "async " if is_async }}def test_units_of_work_that_deadlock_both_commit_after_a_retry(make_app: MakeApp) -> None:
-    """The same outside a request: Database.transaction runs the work again, whole."""
+    """The same outside a request: Database.transaction runs the work again, whole, and counts
+    the retry in the metrics."""
     database: Database = ({{ aw }}make_app()).state.database
+    counted = _unit_of_work_retries()
     touch = text("UPDATE items SET title = title || '+' WHERE id = :id")
     tries = []
 
@@ -123,6 +127,7 @@ async def test_two_writes_that_deadlock_both_commit_after_a_retry(
 
     assert len(tries) == 3  # one of the two ran again
     assert list(titles) == ["A++", "B++"]  # and each ran once to its end
+    assert _unit_of_work_retries() - counted == 1
 
 
 @pytest.mark.parametrize("retries", [3, 0])
@@ -150,9 +155,36 @@ async def test_concurrent_serializable_patches_of_one_item_lose_no_write(
         assert 409 in statuses  # they did collide
 
 
+@pytest.mark.parametrize("retries", [3, 0])
+async def test_serializable_appends_through_if_match_lose_none(
+    make_app: MakeApp, retries: int
+) -> None:
+    """16 clients append to one item's description by GET then PATCH with If-Match, under
+    ISOLATION_LEVEL=serializable: a write that lost the race and ran again finds the version
+    moved (412); one whose tries were spent is a 409 the client waits out. Every word is kept."""
+    app = {{ aw }}make_app(isolation_level="serializable", transaction_retries=retries)
+    words = [f"w{n}" for n in range(16)]
+    async with client_for(app) as client:
+        url = f"/items/{(await create(client, description=''))['id']}"
+        refused = await append_at_once(client, url, words)
+        final = (await client.get(url)).json()
+
+    assert sorted(final["description"].split()) == sorted(words)
+    assert final["version"] == 17
+    assert refused[412] > 0  # the clients did overlap
+    if not retries:
+        assert refused[409] > 0  # and lost races, which no retry hid
+
+
 def _retries_counted(metrics: str) -> float:
     """The retries after a deadlock that GET /metrics counts (the counter is the process's)."""
-    line = 'db_transaction_retries_total{sqlstate="40P01"} '
+    line = 'db_transaction_retries_total{sqlstate="40P01",work="request"} '
     return sum(
         float(row.removeprefix(line)) for row in metrics.splitlines() if row.startswith(line)
     )
+
+
+def _unit_of_work_retries() -> float:
+    """Database.transaction's retries after a deadlock, as this process's metrics count them."""
+    labels = {"sqlstate": "40P01", "work": "unit_of_work"}
+    return REGISTRY.get_sample_value("db_transaction_retries_total", labels) or 0.0

@@ -99,6 +99,7 @@ class Database:
                 if code is None or tries == self.transaction_retries:
                     raise
                 tries += 1
+                metrics.retried(code, work="unit_of_work")
                 await asyncio.sleep(retries.pause_before(tries, self.transaction_retries, code))
 {%- endif %}
 

@@ -76,8 +76,9 @@ TRANSACTIONS = Counter(
 {%- if cookiecutter.database == "postgresql" %}
 RETRIES = Counter(
     "db_transaction_retries",
-    "Requests run again because their transaction lost to a concurrent one, by SQLSTATE",
-    ["sqlstate"],
+    "Units of work run again because their transaction lost to a concurrent one, by SQLSTATE"
+    " and work (a request, or Database.transaction's)",
+    ["sqlstate", "work"],
 )
 {%- endif %}
 
@@ -183,7 +184,8 @@ def waited(pool: str, seconds: float, *, timed_out: bool) -> None:
 {%- if cookiecutter.database == "postgresql" %}
 
 
-def retried(code: str) -> None:
-    """A request run again after its transaction lost to a concurrent one (see retries.py)."""
-    RETRIES.labels(code.removeprefix("SQLSTATE ")).inc()
+def retried(code: str, work: str = "request") -> None:
+    """A request or another unit of work run again after its transaction lost to a concurrent
+    one (see retries.py)."""
+    RETRIES.labels(code.removeprefix("SQLSTATE "), work).inc()
 {%- endif %}
