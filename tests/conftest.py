@@ -104,7 +104,7 @@ WORKDIR = "TEMPLATE_TESTS_WORKDIR"
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "defaults_only: a check that other answers (tracing) cannot change, of the projects"
+        "defaults_only: a check that other answers (tracing, auth) cannot change, of the projects"
         " rendered with the defaults only",
     )
     config.addinivalue_line(
@@ -227,6 +227,16 @@ def traced_project(
     workdir: Path,
 ) -> Project:
     """Each project rendered with tracing=opentelemetry (the same ones `project` gives)."""
+    return rendered(request.param, projects, workdir)
+
+
+@pytest.fixture(params=combination_params([v for v in VARIANTS if v.get("auth") == "oidc"]))
+def oidc_project(
+    request: pytest.FixtureRequest,
+    projects: dict[str, Project],
+    workdir: Path,
+) -> Project:
+    """Each project rendered with auth=oidc (the same ones `project` gives)."""
     return rendered(request.param, projects, workdir)
 
 

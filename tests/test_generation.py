@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from .baking import COMBINATIONS, TEMPLATE, VARIANTS, bake, checked_answers, combination_id
+from .baking import (
+    COMBINATIONS,
+    OTHER_ANSWERS,
+    TEMPLATE,
+    VARIANTS,
+    bake,
+    checked_answers,
+    combination_id,
+)
 
 
 def cookiecutter(
@@ -85,34 +93,33 @@ def test_an_empty_slug_is_refused_by_cookiecutter_and_nothing_is_written(tmp_pat
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_answer_outside_the_choices_is_refused(tmp_path: Path) -> None:
-    result = cookiecutter(tmp_path, "database=mysql")
+@pytest.mark.parametrize(
+    ("question", "answer"), [("database", "mysql"), ("tracing", "jaeger"), ("auth", "basic")]
+)
+def test_an_answer_outside_the_choices_is_refused(
+    tmp_path: Path, question: str, answer: str
+) -> None:
+    result = cookiecutter(tmp_path, f"{question}={answer}")
 
     assert result.returncode != 0
-    assert "mysql provided for choice variable database, but the choices are" in result.stderr
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_a_tracing_answer_outside_the_choices_is_refused(tmp_path: Path) -> None:
-    result = cookiecutter(tmp_path, "tracing=jaeger")
-
-    assert result.returncode != 0
-    assert "jaeger provided for choice variable tracing, but the choices are" in result.stderr
+    assert f"{answer} provided for choice variable {question}, but the choices are" in (
+        result.stderr
+    )
     assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(
     "combination",
-    [c for c in COMBINATIONS if c | {"tracing": "opentelemetry"} not in VARIANTS],
+    [c | a for a in OTHER_ANSWERS for c in COMBINATIONS if c | a not in VARIANTS],
     ids=combination_id,
 )
-def test_tracing_is_lint_clean_where_it_is_not_installed_and_tested(
+def test_other_answers_are_lint_clean_where_they_are_not_installed_and_tested(
     tmp_path: Path, combination: dict[str, str]
 ) -> None:
-    """The tests install tracing in each database's usual session style (VARIANTS); in the
-    others, its code is rendered and checked by ruff with the project's own rules, which find
-    a name that is not there or an import out of place."""
-    project = bake(tmp_path, **combination, tracing="opentelemetry")
+    """The tests install tracing and OpenID Connect in each database's usual session style
+    (VARIANTS); in the others, their code is rendered and checked by ruff with the project's
+    own rules, which find a name that is not there or an import out of place."""
+    project = bake(tmp_path, **combination)
     ruff = Path(sys.executable).with_name("ruff")
 
     for check in (["check"], ["format", "--check"]):
@@ -214,7 +221,7 @@ def test_free_text_answers_come_out_intact(tmp_path: Path, text: str) -> None:
 def test_typed_answers_are_taken_as_text_not_as_template(tmp_path: Path) -> None:
     # At the prompts, an answer is text: cookiecutter renders only the defaults it derives.
     typed = 'A {{ 7 * 7 }} {% if x %} {# note #} "name"'
-    answers = f"{typed}\n\n\n{typed}\n\n\n\n\n\n"
+    answers = f"{typed}\n\n\n{typed}\n\n\n\n\n\n\n"
     command = [sys.executable, "-m", "cookiecutter", "-o", str(tmp_path), str(TEMPLATE)]
     result = subprocess.run(command, input=answers, capture_output=True, text=True, check=False)
 

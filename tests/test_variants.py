@@ -95,6 +95,7 @@ NAMES = {
     "AsyncSession": re.compile(r"AsyncSession|AsyncEngine|async_sessionmaker"),
     "SQLite's pragmas": re.compile(r"PRAGMA|BEGIN IMMEDIATE", re.IGNORECASE),
     "OpenTelemetry": re.compile(r"opentelemetry|OTEL_|OTLP", re.IGNORECASE),
+    "OpenID Connect": re.compile(r"OIDC_|\bjwt\b"),
 }
 OWN_NAMES = {
     ("sqlite", "sync"): {"SQLite's pragmas"},
@@ -114,6 +115,8 @@ def test_a_project_names_only_its_own_driver_and_session_style(project: Project)
     own = OWN_NAMES[project.answers["database"], project.answers["session"]]
     if project.context["tracing"] == "opentelemetry":
         own |= {"OpenTelemetry"}
+    if project.context["auth"] == "oidc":
+        own |= {"OpenID Connect"}
 
     assert {name for name, paths in found.items() if paths} == own, found
 

@@ -5,13 +5,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from clients import client_for
 from database_fixtures import MakeSettings
 from fastapi import FastAPI
-from httpx2 import ASGITransport, AsyncClient
+from httpx2 import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Session
-from starlette.types import ASGIApp
 
 from {{ cookiecutter.package_name }} import repository
 from {{ cookiecutter.package_name }}.database import (
@@ -104,11 +104,6 @@ def committing_app(settings: Settings, committing_database: Database) -> FastAPI
         raise RuntimeError("failure after the write")
 
     return app
-
-
-def client_for(app: ASGIApp) -> AsyncClient:
-    transport = ASGITransport(app=app, raise_app_exceptions=False)
-    return AsyncClient(transport=transport, base_url="http://test")
 
 
 @pytest.fixture

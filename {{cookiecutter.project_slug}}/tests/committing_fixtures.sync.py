@@ -5,13 +5,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from clients import threaded_client
 from database_fixtures import MakeSettings
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from httpx2 import ASGITransport, AsyncClient
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
-from starlette.types import ASGIApp
 
 from {{ cookiecutter.package_name }} import repository
 from {{ cookiecutter.package_name }}.database import (
@@ -92,13 +91,8 @@ def committing_app(settings: Settings, committing_database: Database) -> FastAPI
 
 @pytest.fixture
 def committing_client(committing_app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(committing_app, raise_server_exceptions=False) as client:
+    with threaded_client(committing_app, raise_server_exceptions=False) as client:
         yield client
-
-
-def client_for(app: ASGIApp) -> AsyncClient:
-    transport = ASGITransport(app=app, raise_app_exceptions=False)
-    return AsyncClient(transport=transport, base_url="http://test")
 
 
 def count_items(engine: Engine) -> int:

@@ -4,6 +4,9 @@ behind (the database: database_fixtures.py; the transaction and the app: session
 
 import io
 import json
+{%- if cookiecutter.auth == "oidc" %}
+import os
+{%- endif %}
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -12,13 +15,24 @@ from typing import Any
 import anyio
 import pytest
 from alembic.config import Config
+from clients import client_for
 from fastapi import FastAPI
-from httpx2 import ASGITransport, AsyncClient
+from httpx2 import AsyncClient
+{%- if cookiecutter.auth == "oidc" %}
+from issuer import AUDIENCE, provider
+{%- endif %}
 from sqlalchemy import Connection, Engine, event, inspect
 from sqlalchemy.orm import Session, SessionTransaction
 
 from {{ cookiecutter.package_name }}.logs import configure_logging
 from {{ cookiecutter.package_name }}.settings import Settings, get_settings
+
+{%- if cookiecutter.auth == "oidc" %}
+
+# The service accepts the access tokens of the OpenID provider the tests run on loopback, in
+# this process and in those it starts; set before the fixtures below import the application.
+os.environ |= {"OIDC_ISSUER": provider().url, "OIDC_AUDIENCE": AUDIENCE}
+{%- endif %}
 
 pytest_plugins = ["database_fixtures", "session_fixtures", "committing_fixtures"]
 
@@ -80,7 +94,7 @@ def read_only_session_class(read_only_statements: tuple[str, str]) -> type[Sessi
 
 @pytest.fixture
 async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
-    async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+    async with client_for(app) as client:
         yield client
 
 
@@ -91,7 +105,7 @@ def cancel_at_random_moments() -> Callable[[FastAPI], Awaitable[None]]:
     at once: nothing the cancelled requests left behind may hold it up."""
 
     async def cancel(app: FastAPI) -> None:
-        async with AsyncClient(transport=ASGITransport(app=app), base_url="http://test") as client:
+        async with client_for(app) as client:
             url = f"/items/{(await client.post('/items', json={'title': 'First'})).json()['id']}"
             calls = {
                 "create": lambda: client.post("/items", json={"title": "New"}),

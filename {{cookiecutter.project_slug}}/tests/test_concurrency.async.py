@@ -5,7 +5,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 
 import anyio
-from committing_fixtures import TrackedSession, checked_out, client_for, count_items
+from clients import client_for
+from committing_fixtures import TrackedSession, checked_out, count_items
 from fastapi import FastAPI
 from httpx2 import AsyncClient
 from sqlalchemy import text

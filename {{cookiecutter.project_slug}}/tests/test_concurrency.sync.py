@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import anyio
+from clients import client_for, threaded_client
 from committing_fixtures import TrackedSession, checked_out, count_items
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -62,7 +63,7 @@ def test_cancelled_requests_close_their_sessions_and_return_their_connections(
     assert len(sessions_made) == 5
     assert all(session.closed for session in sessions_made)
     assert checked_out(writer, reader) == 0
-    with TestClient(committing_app) as client:  # the cancelled write gave up its turn to write
+    with threaded_client(committing_app) as client:  # the cancelled write gave up its turn to write
         assert client.post("/items", json={"title": "Next"}).status_code == 201
 
 
@@ -121,8 +122,7 @@ def test_natively_cancelled_requests_end_their_sessions_only_when_their_routes_a
         release.wait(timeout=10)
 
     async def cancel_natively() -> None:
-        transport = ASGITransport(app=committing_app)
-        async with AsyncClient(transport=transport, base_url="http://test") as client:
+        async with client_for(committing_app) as client:
             await client.post("/items", json={"title": "First"})
             for engine in (writer, reader):
                 event.listen(engine, "before_cursor_execute", hold)
@@ -146,7 +146,7 @@ def test_natively_cancelled_requests_end_their_sessions_only_when_their_routes_a
     assert ended_under_their_routes == [False, False]
     assert all(session.closed for session in sessions_made)
     assert checked_out(writer, reader) == 0
-    with TestClient(committing_app) as client:
+    with threaded_client(committing_app) as client:
         assert client.post("/items", json={"title": "Next"}).status_code == 201
         titles = [item["title"] for item in client.get("/items").json()["items"]]
     assert titles == ["First", "Next"]  # the cancelled write was rolled back
@@ -198,7 +198,7 @@ def test_routes_in_worker_threads_never_wait_for_a_connection_they_cannot_get(
         session.execute(select(func.count()).select_from(Item))  # holds a connection now
         threading.Event().wait(0.1)
 
-    with TestClient(app) as client, ThreadPoolExecutor(max_workers=8) as pool:
+    with threaded_client(app) as client, ThreadPoolExecutor(max_workers=8) as pool:
         holds = list(pool.map(lambda _: client.get("/hold").status_code, range(8)))
         writes = list(pool.map(lambda n: client.post("/items", json={"title": f"{n}"}), range(8)))
 

@@ -5,7 +5,7 @@ answers 304 while the item is at one it names, and REQUIRE_IF_MATCH refuses a bl
 from typing import Any
 
 import pytest
-from committing_fixtures import client_for
+from clients import client_for
 from fastapi import FastAPI
 from httpx2 import AsyncClient, Response
 from item_requests import append_at_once, create

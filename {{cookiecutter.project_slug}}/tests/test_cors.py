@@ -2,8 +2,9 @@
 headers a page needs (an item's ETag, the next page's Link, the request's id)."""
 
 import pytest
+from clients import client_for
 from fastapi import FastAPI
-from httpx2 import ASGITransport, AsyncClient
+from httpx2 import AsyncClient
 from pydantic import ValidationError
 
 from {{ cookiecutter.package_name }}.main import create_app
@@ -16,7 +17,7 @@ PAGE = "https://app.example.com"
 def cors_client(settings: Settings, app: FastAPI) -> AsyncClient:
     allowed = settings.model_copy(update={"cors_origins": [PAGE, "http://localhost:5173"]})
     cors_app = create_app(allowed, database=app.state.database)
-    return AsyncClient(transport=ASGITransport(app=cors_app), base_url="http://testserver")
+    return client_for(cors_app, base_url="http://testserver")
 
 
 async def test_a_page_of_an_allowed_origin_may_write_and_read_the_etag_link_and_request_id(
@@ -28,7 +29,7 @@ async def test_a_page_of_an_allowed_origin_may_write_and_read_the_etag_link_and_
             headers={
                 "Origin": PAGE,
                 "Access-Control-Request-Method": "PATCH",
-                "Access-Control-Request-Headers": "content-type, x-request-id, if-match",
+                "Access-Control-Request-Headers": "authorization, content-type, if-match",
             },
         )
         for sku in ("CORS-1", "CORS-2"):
@@ -40,7 +41,8 @@ async def test_a_page_of_an_allowed_origin_may_write_and_read_the_etag_link_and_
     assert preflight.headers["access-control-allow-origin"] == PAGE
     assert "PATCH" in preflight.headers["access-control-allow-methods"].split(", ")
     allowed = preflight.headers["access-control-allow-headers"].lower().split(", ")
-    assert {"content-type", "x-request-id", "if-match", "if-none-match"} <= set(allowed)
+    asked = {"authorization", "content-type", "x-request-id", "if-match", "if-none-match"}
+    assert asked <= set(allowed)
     assert page.status_code == 200
     assert page.headers["access-control-allow-origin"] == PAGE
     assert page.headers["link"].startswith("<")

@@ -14,7 +14,7 @@ from collections.abc import {{ "Awaitable, " if is_async }}Callable
 
 import anyio
 import pytest
-from committing_fixtures import client_for
+from clients import client_for
 from database_fixtures import REFUSED_WRITE, MakeSettings
 from fastapi import FastAPI
 from httpx2 import AsyncClient

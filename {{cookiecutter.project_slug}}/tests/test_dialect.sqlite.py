@@ -10,8 +10,8 @@ from typing import Any
 
 import anyio
 import pytest
+from clients import client_for
 from database_fixtures import MakeSettings
-from httpx2 import ASGITransport, AsyncClient
 {%- if is_async %}
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -116,9 +116,8 @@ async def test_a_read_that_waits_for_a_lock_never_stalls_the_other_requests(
     holder.execute("BEGIN EXCLUSIVE")
     reads = []
     try:
-        transport = ASGITransport(app=app, raise_app_exceptions=False)
         async with (
-            AsyncClient(transport=transport, base_url="http://test") as client,
+            client_for(app) as client,
             anyio.create_task_group() as requests,
         ):
 
@@ -155,8 +154,7 @@ async def test_no_write_waits_longer_than_busy_timeout_in_all(
     holder = sqlite3.connect(str(settings.url.database), isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")  # as another process's write would
     answers: list[tuple[int, str, float]] = []
-    transport = ASGITransport(app=app, raise_app_exceptions=False)
-    async with AsyncClient(transport=transport, base_url="http://test") as client:
+    async with client_for(app) as client:
         try:
 
             async def write(number: int) -> None:

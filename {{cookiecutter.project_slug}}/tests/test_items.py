@@ -180,6 +180,10 @@ async def test_openapi_documents_the_error_body(client: AsyncClient) -> None:
         "200",
         "304",
         "400",
+{%- if cookiecutter.auth == "oidc" %}
+        "401",
+        "403",
+{%- endif %}
         "404",
         "422",
         "503",
@@ -187,6 +191,10 @@ async def test_openapi_documents_the_error_body(client: AsyncClient) -> None:
     assert set(paths["/items/{item_id}"]["patch"]["responses"]) == {
         "200",
         "400",
+{%- if cookiecutter.auth == "oidc" %}
+        "401",
+        "403",
+{%- endif %}
         "404",
         "409",
         "412",

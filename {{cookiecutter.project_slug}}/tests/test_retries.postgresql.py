@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from committing_fixtures import client_for
+from clients import client_for
 from database_fixtures import MakeSettings
 from fastapi import FastAPI
 from item_requests import append_at_once, create

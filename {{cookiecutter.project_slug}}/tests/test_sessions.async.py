@@ -5,7 +5,8 @@ commit for real (committing_fixtures.py)."""
 import gc
 
 import pytest
-from committing_fixtures import TrackedSession, checked_out, client_for, count_items
+from clients import client_for
+from committing_fixtures import TrackedSession, checked_out, count_items
 from database_fixtures import REFUSED_WRITE
 from fastapi import FastAPI
 from httpx2 import AsyncClient

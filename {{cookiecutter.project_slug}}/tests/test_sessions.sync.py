@@ -5,11 +5,12 @@ commit for real (committing_fixtures.py)."""
 import gc
 
 import pytest
+from clients import client_for, threaded_client
 from committing_fixtures import TrackedSession, checked_out, count_items
 from database_fixtures import REFUSED_WRITE
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from httpx2 import ASGITransport, AsyncClient
+from httpx2 import AsyncClient
 from sqlalchemy import Engine, delete, event, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -44,7 +45,7 @@ def test_commit_happens_before_the_response_is_sent(
 
         await committing_app(scope, receive, recording_send)
 
-    with TestClient(recording_app) as client:
+    with threaded_client(recording_app) as client:
         assert client.post("/items", json={"title": "Saved"}).status_code == 201
 
     assert events == ["commit", "response"]
@@ -139,8 +140,7 @@ async def test_a_route_that_writes_through_a_read_session_fails_in_the_tests_too
         item = ItemCreate(title="written through a read session")
         repository.create_item(session, item)  # type: ignore[arg-type]  # mypy refuses it too
 
-    transport = ASGITransport(app=app, raise_app_exceptions=False)
-    async with AsyncClient(transport=transport, base_url="http://test") as failing:
+    async with client_for(app) as failing:
         response = await failing.post("/write-while-reading")
 
     assert response.status_code == 500  # a bug, not an outage: the same on every database
@@ -154,7 +154,7 @@ def test_the_app_opens_its_own_database_in_its_lifespan(
 ) -> None:
     settings = own_settings.model_copy(update={"tune_gc": tune_gc})
     threshold = gc.get_threshold()
-    with TestClient(create_app(settings)) as client:
+    with threaded_client(create_app(settings)) as client:
         created = client.post("/items", json={"title": "Through the lifespan"})
         assert created.status_code == 201
         # What startup made is out of the collector's way, unless TUNE_GC is off.
@@ -174,7 +174,7 @@ def test_health_is_503_when_the_database_does_not_answer(
     unreachable = create_db_engine(unreachable_settings)
     app = create_app(settings, database=database_for(unreachable, unreachable))
 
-    with TestClient(app) as client:
+    with threaded_client(app) as client:
         response = client.get("/health/ready")
 
     assert response.status_code == 503

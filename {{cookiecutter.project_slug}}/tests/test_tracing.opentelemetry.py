@@ -15,8 +15,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from clients import client_for
 from database_fixtures import MakeSettings
-from httpx2 import ASGITransport, AsyncClient
+from httpx2 import AsyncClient
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
@@ -48,10 +49,11 @@ async def client(
     migrator = create_db_engine(settings)
     {{ aw }}migrate(migrator)
     {{ aw }}migrator.dispose()
-    async with open_database(settings) as database:
-        transport = ASGITransport(app=create_app(settings, database=database))
-        async with AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client
+    async with (
+        open_database(settings) as database,
+        client_for(create_app(settings, database=database)) as client,
+    ):
+        yield client
 
 
 class Caller:

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
-from . import metrics, shutdown{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
+from . import {{ "auth, " if cookiecutter.auth == "oidc" }}metrics, shutdown{{ ", tracing" if cookiecutter.tracing == "opentelemetry" }}
 {%- if cookiecutter | session_style == "sync" %}
 from .cancellation import RoutesFinishFirst
 {%- endif %}
@@ -54,7 +54,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         def stopping() -> None:
             app.state.stopping = True  # readiness fails from now on
-
+{% if cookiecutter.auth == "oidc" %}
+        auth.require_provider(settings)
+{%- endif %}
         async with open_database(settings) as opened:
             app.state.database = opened
             await health.log_readiness(opened)
@@ -79,6 +81,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     )
     app.state.stopping = False
     app.state.require_if_match = settings.require_if_match
+{%- if cookiecutter.auth == "oidc" %}
+    app.state.authenticator = auth.Authenticator(settings)
+{%- endif %}
     if database:
         app.state.database = database
     install_error_handlers(app)
@@ -104,6 +109,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             # With Accept and Content-Type, which Starlette allows of itself.
             allow_headers=[
+                "Authorization",
                 "X-Request-ID",
                 "If-Match",
                 "If-None-Match",

@@ -45,6 +45,16 @@ def _origin(value: str) -> str:
 
 
 Origin = Annotated[str, AfterValidator(_origin)]
+{%- if cookiecutter.auth == "oidc" %}
+
+
+def _issuer(value: str) -> str:
+    """An OpenID provider's URL: https, or http on this machine only (a provider for tests)."""
+    loopback = r"http://(?:127\.0\.0\.1|localhost|\[::1\])(?::[0-9]+)?"
+    if value and not re.fullmatch(rf"(?:https://[^/?#\s]+|{loopback})(?:/[^?#\s]*)?", value):
+        raise ValueError(f"expected an https URL like https://login.example.com, got {value!r}")
+    return value
+{%- endif %}
 
 
 class Settings(BaseSettings):
@@ -112,6 +122,23 @@ class Settings(BaseSettings):
     # The web origins whose pages may call the API from a browser (CORS), separated by commas
     # or as a JSON list; none by default.
     cors_origins: Annotated[list[Origin], NoDecode, BeforeValidator(_list)] = []
+{%- if cookiecutter.auth == "oidc" %}
+    # Who may call the items API (auth.py, docs/auth.md): the holders of access tokens that the
+    # OpenID provider at OIDC_ISSUER (its URL, exactly as its tokens' `iss` claim gives it)
+    # issued for OIDC_AUDIENCE (the API's identifier there, the tokens' `aud`). Both must be set
+    # for the service to start.
+    oidc_issuer: Annotated[str, AfterValidator(_issuer)] = ""
+    oidc_audience: str = ""
+    # The scopes that reading and writing items need: providers name scopes differently.
+    oidc_read_scope: str = "items:read"
+    oidc_write_scope: str = "items:write"
+    # Seconds of difference allowed between the provider's clock and this machine's, for the
+    # tokens' `exp` and `nbf`.
+    oidc_leeway: float = Field(default=30.0, ge=0)
+    # The least seconds between two fetches of the provider's keys for tokens signed with a
+    # key it had not published: a new key is in use within this long of its first token.
+    oidc_keys_refetch_interval: float = Field(default=30.0, gt=0, le=60)
+{%- endif %}
 {%- if sqlite %}
 
     @field_validator("database_url")

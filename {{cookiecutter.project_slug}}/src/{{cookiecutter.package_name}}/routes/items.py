@@ -8,7 +8,7 @@ from typing import Annotated, NoReturn
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from .. import conditions, pagination, repository
+from .. import {{ "auth, " if cookiecutter.auth == "oidc" }}conditions, pagination, repository
 from ..database import ReadSessionDep, SessionDep, WriteSession
 from ..errors import error_responses
 from ..repository import ItemRow
@@ -19,7 +19,11 @@ from ..schemas import ItemCreate, ItemPage, ItemRead, ItemReplace, ItemUpdate
 MAX_INT = 2**31 - 1
 ItemId = Annotated[int, Path(ge=1, le=MAX_INT)]
 
-router = APIRouter(prefix="/items", tags=["items"], responses=error_responses(422, 503))
+router = APIRouter(
+    prefix="/items",
+    tags=["items"],
+    responses=error_responses({{ "401, 403, " if cookiecutter.auth == "oidc" }}422, 503),
+)
 
 
 def _not_found(item_id: int) -> HTTPException:
@@ -37,6 +41,9 @@ def _not_found(item_id: int) -> HTTPException:
 
 @router.post(
     "",
+{%- if cookiecutter.auth == "oidc" %}
+    dependencies=[auth.WRITE],
+{%- endif %}
     status_code=status.HTTP_201_CREATED,
     response_model=ItemRead,
     responses=error_responses(400, 409, 413) | conditions.CREATED,
@@ -48,7 +55,12 @@ def _not_found(item_id: int) -> HTTPException:
     return item
 
 
-@router.get("")
+@router.get(
+    "",
+{%- if cookiecutter.auth == "oidc" %}
+    dependencies=[auth.READ],
+{%- endif %}
+)
 {{ async_ }}def list_items(
     session: ReadSessionDep,
     request: Request,
@@ -88,6 +100,9 @@ def _after(cursor: str) -> int:
 {% endif -%}
 @router.get(
     "/{item_id}",
+{%- if cookiecutter.auth == "oidc" %}
+    dependencies=[auth.READ],
+{%- endif %}
     response_model=ItemRead,
     responses=error_responses(400, 404) | conditions.IF_NONE_MATCH,
     openapi_extra=conditions.IF_NONE_MATCH_PARAMETER,
@@ -108,6 +123,9 @@ def _after(cursor: str) -> int:
 
 @router.put(
     "/{item_id}",
+{%- if cookiecutter.auth == "oidc" %}
+    dependencies=[auth.WRITE],
+{%- endif %}
     response_model=ItemRead,
     responses=error_responses(400, 404, 409, 413) | conditions.IF_MATCH | conditions.ETAG,
     openapi_extra=conditions.IF_MATCH_PARAMETER,
@@ -127,6 +145,9 @@ def _after(cursor: str) -> int:
 
 @router.patch(
     "/{item_id}",
+{%- if cookiecutter.auth == "oidc" %}
+    dependencies=[auth.WRITE],
+{%- endif %}
     response_model=ItemRead,
     responses=error_responses(400, 404, 409, 413) | conditions.IF_MATCH | conditions.ETAG,
     openapi_extra=conditions.IF_MATCH_PARAMETER,
@@ -147,6 +168,9 @@ def _after(cursor: str) -> int:
 
 @router.delete(
     "/{item_id}",
+{%- if cookiecutter.auth == "oidc" %}
+    dependencies=[auth.WRITE],
+{%- endif %}
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(400, 404) | conditions.IF_MATCH,
     openapi_extra=conditions.IF_MATCH_PARAMETER,

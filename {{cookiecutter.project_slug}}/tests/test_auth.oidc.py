@@ -1,0 +1,351 @@
+"""Who may call the items API: only the holder of an access token that the OpenID provider at
+OIDC_ISSUER signed for OIDC_AUDIENCE, with a key it publishes, and that grants the scope the
+route needs; everything else is a 401 or a 403 that says why. The provider is a real one on
+loopback (issuer.py), whose keys the tests rotate and which they take down."""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import pytest
+from clients import authorization, client_for
+from cryptography.hazmat.primitives import serialization
+from fastapi import FastAPI
+from httpx2 import AsyncClient, Response
+from issuer import SCOPES, Issuer, Key, provider
+from pydantic import ValidationError
+
+from {{ cookiecutter.package_name }}.main import create_app
+from {{ cookiecutter.package_name }}.settings import Settings
+
+ROUTES = [
+    ("POST", "/items"),
+    ("GET", "/items"),
+    ("GET", "/items/1"),
+    ("PUT", "/items/1"),
+    ("PATCH", "/items/1"),
+    ("DELETE", "/items/1"),
+]
+WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+Serve = Callable[..., Any]
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def call(client: AsyncClient, method: str, path: str, headers: dict[str, str]) -> Response:
+    body = {"title": "Sent"} if method in {"POST", "PUT", "PATCH"} else None
+    return await client.request(method, path, headers=headers, json=body)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def signed_by_hand(
+    header: dict[str, Any], claims: dict[str, Any], sign: Callable[[bytes], bytes]
+) -> str:
+    """A JWT put together by hand, as an attacker would, where a library would refuse to."""
+    signing_input = f"{_b64(json.dumps(header).encode())}.{_b64(json.dumps(claims).encode())}"
+    return f"{signing_input}.{_b64(sign(signing_input.encode()))}"
+
+
+def claims(**changes: Any) -> dict[str, Any]:
+    now = int(time.time())
+    base = {"iss": provider().url, "aud": provider().audience, "sub": "alice", "exp": now + 600}
+    return base | {"scope": SCOPES} | changes
+
+
+@pytest.fixture
+def serve(settings: Settings, app: FastAPI) -> Serve:
+    """The app on the test's database, trusting `issuer` (another provider than the tests'
+    own), with the settings given."""
+
+    @asynccontextmanager
+    async def serve(issuer: Issuer, **changes: Any) -> AsyncIterator[AsyncClient]:
+        own = settings.model_copy(update={"oidc_issuer": issuer.url} | changes)
+        async with client_for(create_app(own, database=app.state.database)) as client:
+            client.headers.pop("Authorization")
+            yield client
+
+    return serve
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+async def test_every_items_route_needs_a_token(client: AsyncClient, method: str, path: str) -> None:
+    response = await call(client, method, path, {"Authorization": ""})
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"  # no token: no error code
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == (
+        "This API needs an access token, sent as Authorization: Bearer <token>"
+    )
+
+
+@pytest.mark.parametrize("path", ["/health/live", "/health/ready", "/docs", "/openapi.json"])
+async def test_health_and_the_docs_stay_open(client: AsyncClient, path: str) -> None:
+    assert (await client.get(path, headers={"Authorization": ""})).status_code == 200
+
+
+async def test_another_scheme_is_no_token(client: AsyncClient) -> None:
+    response = await client.get("/items", headers={"Authorization": "Basic YWxpY2U6c2VjcmV0"})
+
+    assert (response.status_code, response.headers["www-authenticate"]) == (401, "Bearer")
+
+
+def impostor(algorithm: str) -> Key:
+    """A key never published, under the id of the key the provider signs with."""
+    return Key(algorithm, Key.make(algorithm).private, provider().published[0].kid)
+
+
+def _public_pem() -> bytes:
+    public = provider().published[0].private.public_key()
+    return public.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+BAD_TOKENS: dict[str, tuple[Callable[[], str], str]] = {
+    "expired": (
+        lambda: provider().token(exp=int(time.time()) - 120),
+        "The access token has expired",
+    ),
+    "not valid yet": (
+        lambda: provider().token(nbf=int(time.time()) + 120),
+        "The access token is not valid yet",
+    ),
+    "for another audience": (
+        lambda: provider().token(aud="another-api"),
+        "The access token is for another audience",
+    ),
+    "from another issuer": (
+        lambda: provider().token(iss="https://login.example.com"),
+        "The access token is from another issuer",
+    ),
+    "without a subject": (
+        lambda: provider().token(sub=None),
+        "The access token has no sub claim",
+    ),
+    "without an expiry": (
+        lambda: provider().token(exp=None),
+        "The access token has no exp claim",
+    ),
+    "unsigned": (
+        lambda: signed_by_hand(
+            {"alg": "none", "kid": provider().published[0].kid}, claims(), lambda _: b""
+        ),
+        "The access token's algorithm is not one this service accepts",
+    ),
+    "HS256 keyed with the published public key": (
+        lambda: signed_by_hand(
+            {"alg": "HS256", "kid": provider().published[0].kid},
+            claims(),
+            lambda data: hmac.new(_public_pem(), data, hashlib.sha256).digest(),
+        ),
+        "The access token's algorithm is not one this service accepts",
+    ),
+    "signed with a key never published": (
+        lambda: provider().token(key=Key.make()),
+        "The access token is signed with a key the issuer does not publish",
+    ),
+    "signed with another key under a published key's id": (
+        lambda: provider().token(key=impostor("RS256")),
+        "The access token's signature does not verify",
+    ),
+    "signed with ES256 under an RS256 key's id": (
+        lambda: provider().token(key=impostor("ES256")),
+        "The access token is signed with a key the issuer does not publish",
+    ),
+    "tampered with": (
+        lambda: provider().token()[:-4] + "AAAA",
+        "The access token's signature does not verify",
+    ),
+    "not a JWT": (lambda: "not-a-jwt", "The access token is not a JWT"),
+}
+
+
+@pytest.mark.parametrize("kind", BAD_TOKENS)
+@pytest.mark.parametrize("method", ["GET", "POST"])
+async def test_a_token_the_service_cannot_accept_is_401_invalid_token(
+    client: AsyncClient, kind: str, method: str
+) -> None:
+    make, detail = BAD_TOKENS[kind]
+
+    response = await call(client, method, "/items", bearer(make()))
+
+    assert response.status_code == 401, response.text
+    assert response.json()["detail"] == detail
+    assert response.headers["www-authenticate"] == (
+        f'Bearer error="invalid_token", error_description="{detail}"'
+    )
+    assert (await client.get("/items")).json()["items"] == []  # nothing was written
+
+
+async def test_a_token_a_little_past_its_expiry_is_taken_within_the_leeway(
+    client: AsyncClient,
+) -> None:
+    token = provider().token(exp=int(time.time()) - 10)  # OIDC_LEEWAY: 30 s
+
+    assert (await client.get("/items", headers=bearer(token))).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "granted", "needed"),
+    [
+        ("GET", "items:write", "items:read"),
+        ("GET", "", "items:read"),
+        ("POST", "items:read", "items:write"),
+        ("PATCH", "items:read openid", "items:write"),
+        ("DELETE", "items:read", "items:write"),
+    ],
+)
+async def test_a_token_without_the_scope_a_route_needs_is_403(
+    client: AsyncClient, method: str, granted: str, needed: str
+) -> None:
+    item = (await client.post("/items", json={"title": "Kept"})).json()
+    path = "/items" if method in {"GET", "POST"} else f"/items/{item['id']}"
+
+    response = await call(client, method, path, authorization(scope=granted))
+
+    assert response.status_code == 403
+    assert response.headers["www-authenticate"] == (
+        f'Bearer error="insufficient_scope", scope="{needed}"'
+    )
+    assert response.json()["detail"] == (
+        f"The access token does not grant the {needed} scope, which this needs"
+    )
+    assert (await client.get(f"/items/{item['id']}")).json() == item
+
+
+@pytest.mark.parametrize(
+    "granted",
+    [{"scp": ["items:read", "items:write"]}, {"scp": "items:read items:write"}],
+    ids=["scp as a list (Okta)", "scp separated by spaces (Entra ID)"],
+)
+async def test_scopes_are_read_from_scp_where_a_provider_puts_them_there(
+    client: AsyncClient, granted: dict[str, Any]
+) -> None:
+    token = provider().token(scope=None, **granted)
+
+    response = await client.post("/items", json={"title": "Made"}, headers=bearer(token))
+
+    assert response.status_code == 201
+
+
+async def test_the_scopes_names_are_settings(serve: Serve) -> None:
+    with Issuer() as issuer:
+        async with serve(issuer, oidc_read_scope="Items.Read") as client:
+            entra = bearer(issuer.token(scope=None, scp="Items.Read"))
+            default = bearer(issuer.token(scope="items:read"))
+            read = await client.get("/items", headers=entra)
+            refused = await client.get("/items", headers=default)
+
+    assert (read.status_code, refused.status_code) == (200, 403)
+    assert 'scope="Items.Read"' in refused.headers["www-authenticate"]
+
+
+async def test_a_key_the_provider_publishes_is_taken_once_the_refetch_interval_has_passed(
+    serve: Serve,
+) -> None:
+    """A token signed with a key the service has not seen makes it fetch the provider's keys
+    again, once OIDC_KEYS_REFETCH_INTERVAL has passed since it last did."""
+    with Issuer() as issuer:
+        async with serve(issuer, oidc_keys_refetch_interval=1.0) as client:
+            first = await client.get("/items", headers=bearer(issuer.token()))
+            issuer.published.insert(0, Key.make("ES256"))  # rotated: the new key signs now
+            rotated = bearer(issuer.token())
+            too_soon = await client.get("/items", headers=rotated)
+            await asyncio.sleep(1.1)
+            later = await client.get("/items", headers=rotated)
+            retired = issuer.published.pop()  # the old key withdrawn; its tokens still held
+            still = await client.get("/items", headers=bearer(issuer.token(key=retired)))
+
+    assert [r.status_code for r in (first, too_soon, later)] == [200, 401, 200]
+    assert issuer.served["/jwks"] == 2
+    assert still.status_code == 200  # withdrawn keys are dropped at the next fetch, not before
+
+
+async def test_a_flood_of_unknown_key_ids_fetches_the_keys_once_per_interval(
+    serve: Serve,
+) -> None:
+    with Issuer() as issuer:
+        async with serve(issuer) as client:
+            assert (await client.get("/items", headers=bearer(issuer.token()))).status_code == 200
+            forged = [bearer(issuer.token(key=Key.make())) for _ in range(5)]
+            answers = await asyncio.gather(
+                *(client.get("/items", headers=forged[n % 5]) for n in range(200))
+            )
+
+    assert {answer.status_code for answer in answers} == {401}
+    assert issuer.served["/.well-known/openid-configuration"] == 1
+    assert issuer.served["/jwks"] == 1  # OIDC_KEYS_REFETCH_INTERVAL (30 s) has not passed
+
+
+async def test_while_the_provider_is_down_the_keys_fetched_before_keep_working(
+    serve: Serve, caplog: pytest.LogCaptureFixture
+) -> None:
+    with Issuer() as issuer:
+        async with serve(issuer, oidc_keys_refetch_interval=0.1) as client:
+            assert (await client.get("/items", headers=bearer(issuer.token()))).status_code == 200
+            issuer.down = True
+            await asyncio.sleep(0.2)
+            unknown = await client.get("/items", headers=bearer(issuer.token(key=Key.make())))
+            known = await client.get("/items", headers=bearer(issuer.token()))
+
+    assert (unknown.status_code, known.status_code) == (401, 200)
+    assert issuer.served["/jwks"] == 2  # the second answered 503
+    assert "could not be fetched (HTTPStatusError" in caplog.text
+    assert "the keys fetched before stay in use" in caplog.text
+
+
+async def test_a_provider_that_never_answered_is_a_503_with_retry_after(serve: Serve) -> None:
+    with Issuer() as issuer:
+        issuer.down = True
+        async with serve(issuer) as client:
+            response = await client.get("/items", headers=bearer(issuer.token()))
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "30"
+    assert response.json()["detail"].startswith("The OpenID provider's keys could not be fetched")
+
+
+async def test_a_slow_provider_holds_up_no_other_request(serve: Serve) -> None:
+    """The keys are fetched without blocking the event loop: while the provider takes its
+    time, the service answers what needs no key."""
+    with Issuer() as issuer:
+        issuer.delay = 1.0
+        async with serve(issuer) as client:
+            waiting = asyncio.ensure_future(client.get("/items", headers=bearer(issuer.token())))
+            await asyncio.sleep(0.1)
+            started = time.perf_counter()
+            live = await client.get("/health/live")
+            answered_in = time.perf_counter() - started
+            assert (await waiting).status_code == 200
+
+    assert live.status_code == 200
+    assert answered_in < 0.5
+
+
+async def test_the_service_will_not_start_without_its_provider(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"oidc_issuer": ""}))
+
+    with pytest.raises(ValueError, match="OIDC_ISSUER and OIDC_AUDIENCE must be set"):
+        async with app.router.lifespan_context(app):
+            pass
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    ["http://login.example.com/realms/items", "login.example.com", "https://"],
+)
+def test_an_issuer_that_is_not_https_is_refused(issuer: str) -> None:
+    with pytest.raises(ValidationError, match="expected an https URL"):
+        Settings(oidc_issuer=issuer)
