@@ -112,7 +112,7 @@ def test_a_project_names_only_its_own_driver_and_session_style(project: Project)
         name: sorted(path for path, content in text.items() if pattern.search(content))
         for name, pattern in NAMES.items()
     }
-    own = OWN_NAMES[project.answers["database"], project.answers["session"]]
+    own = set(OWN_NAMES[project.answers["database"], project.answers["session"]])
     if project.context["tracing"] == "opentelemetry":
         own |= {"OpenTelemetry"}
     if project.context["auth"] == "oidc":

@@ -1,3 +1,4 @@
+{%- set OWNER = ', owner="alice"' if cookiecutter.auth == "oidc" else "" -%}
 """Fixtures of the tests that commit for real: a database of the test's own, reached through the
 production engines, whose connection pools the tests watch."""
 
@@ -100,7 +101,8 @@ def committing_app(settings: Settings, committing_database: Database) -> FastAPI
 
     @app.post("/fail-after-write")
     async def fail_after_write(session: SessionDep) -> None:
-        await repository.create_item(session, ItemCreate(title="written, then failed"))
+        item = ItemCreate(title="written, then failed")
+        await repository.create_item(session, item{{ OWNER }})
         raise RuntimeError("failure after the write")
 
     return app

@@ -54,13 +54,16 @@ class Key:
 class Issuer:
     """The provider: `published` are the keys it serves, the first of which signs its tokens;
     `down` makes it answer every request with a 503, `delay` answer each that many seconds
-    late; `served` counts the requests per path."""
+    late, `trickle` send its answers' bodies a byte every 0.1 s, and `padding` add that many
+    bytes to its key set; `served` counts the requests per path."""
 
     def __init__(self, port: int = 0, audience: str = AUDIENCE, algorithm: str = "RS256") -> None:
         self.audience = audience
         self.published: list[Key] = [Key.make(algorithm)]
         self.down = False
         self.delay = 0.0
+        self.trickle = False
+        self.padding = 0
         self.served: Counter[str] = Counter()
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
@@ -109,7 +112,7 @@ class Issuer:
             def do_GET(self) -> None:
                 documents = {
                     "/.well-known/openid-configuration": issuer.discovery,
-                    "/jwks": lambda: {"keys": [key.jwk() for key in issuer.published]},
+                    "/jwks": issuer.key_set,
                 }
                 self._answer(documents.get(self.path))
 
@@ -131,12 +134,23 @@ class Issuer:
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                parts = [body[n : n + 1] for n in range(len(body))] if issuer.trickle else [body]
+                try:
+                    for part in parts:
+                        self.wfile.write(part)
+                        self.wfile.flush()
+                        time.sleep(0.1 if issuer.trickle else 0)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass  # the tests' output stays the tests'
 
         return Handler
+
+    def key_set(self) -> dict[str, Any]:
+        keys = {"keys": [key.jwk() for key in self.published]}
+        return keys | {"padding": "x" * self.padding} if self.padding else keys
 
     def discovery(self) -> dict[str, Any]:
         return {

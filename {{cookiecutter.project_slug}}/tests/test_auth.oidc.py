@@ -1,6 +1,7 @@
 """Who may call the items API: only the holder of an access token that the OpenID provider at
 OIDC_ISSUER signed for OIDC_AUDIENCE, with a key it publishes, and that grants the scope the
-route needs; everything else is a 401 or a 403 that says why. The provider is a real one on
+route needs; everything else is a 401 or a 403 that says why. Each caller sees its own items
+only. The provider is a real one on
 loopback (issuer.py), whose keys the tests rotate and which they take down."""
 
 import asyncio
@@ -15,12 +16,15 @@ from typing import Any
 
 import pytest
 from clients import authorization, client_for
-from cryptography.hazmat.primitives import serialization
-from fastapi import FastAPI
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from httpx2 import AsyncClient, Response
 from issuer import SCOPES, Issuer, Key, provider
+from item_requests import create
 from pydantic import ValidationError
 
+from {{ cookiecutter.package_name }} import auth
+from {{ cookiecutter.package_name }}.database import Database
 from {{ cookiecutter.package_name }}.main import create_app
 from {{ cookiecutter.package_name }}.settings import Settings
 
@@ -64,14 +68,19 @@ def claims(**changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def serve(settings: Settings, app: FastAPI) -> Serve:
-    """The app on the test's database, trusting `issuer` (another provider than the tests'
-    own), with the settings given."""
+def serve(settings: Settings, committing_database: Database) -> Serve:
+    """The app on a database of the test's own (whose writes commit: requests may come at
+    once), trusting `issuer` (another provider than the tests' own), with the settings given."""
 
     @asynccontextmanager
-    async def serve(issuer: Issuer, **changes: Any) -> AsyncIterator[AsyncClient]:
+    async def serve(
+        issuer: Issuer, keys_max_age: float | None = None, **changes: Any
+    ) -> AsyncIterator[AsyncClient]:
         own = settings.model_copy(update={"oidc_issuer": issuer.url} | changes)
-        async with client_for(create_app(own, database=app.state.database)) as client:
+        served = create_app(own, database=committing_database)
+        if keys_max_age is not None:  # an hour, in the service
+            served.state.authenticator.keys.max_age = keys_max_age
+        async with client_for(served) as client:
             client.headers.pop("Authorization")
             yield client
 
@@ -168,8 +177,37 @@ BAD_TOKENS: dict[str, tuple[Callable[[], str], str]] = {
         lambda: provider().token()[:-4] + "AAAA",
         "The access token's signature does not verify",
     ),
-    "not a JWT": (lambda: "not-a-jwt", "The access token is not a JWT"),
+    "not a JWT": (lambda: "not-a-jwt", "The access token is not a JWT this service can read"),
+    "a key id that is not a string": (
+        lambda: by_hand({"alg": "RS256", "kid": 7}),
+        "The access token is not a JWT this service can read",
+    ),
+    "an extension it must understand (crit)": (
+        lambda: by_hand({"alg": "RS256", "crit": ["x\nforged log line"], "x\nforged log line": 1}),
+        "The access token is not a JWT this service can read",
+    ),
+    "an algorithm that is a list": (
+        lambda: by_hand({"alg": ["RS256"], "kid": provider().published[0].kid}),
+        "The access token's algorithm is not one this service accepts",
+    ),
+    "an ID token's type": (
+        lambda: by_hand({"alg": "RS256", "typ": "id+jwt", "kid": provider().published[0].kid}),
+        "The token is not an access token",
+    ),
+    "an empty subject": (
+        lambda: provider().token(sub=""),
+        "The access token names no subject",
+    ),
 }
+
+
+def by_hand(header: dict[str, Any]) -> str:
+    """A token with this header, signed (RS256) by the provider's key, the header as given."""
+    key = provider().published[0].private
+    assert isinstance(key, rsa.RSAPrivateKey)
+    return signed_by_hand(
+        header, claims(), lambda data: key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+    )
 
 
 @pytest.mark.parametrize("kind", BAD_TOKENS)
@@ -186,7 +224,50 @@ async def test_a_token_the_service_cannot_accept_is_401_invalid_token(
     assert response.headers["www-authenticate"] == (
         f'Bearer error="invalid_token", error_description="{detail}"'
     )
-    assert (await client.get("/items")).json()["items"] == []  # nothing was written
+    if method == "POST":
+        assert (await client.get("/items")).json()["items"] == []  # nothing was written
+
+
+async def test_a_caller_sees_and_changes_its_own_items_only(client: AsyncClient) -> None:
+    """Another subject's item is a 404, as if it did not exist, whatever the method and
+    whatever If-Match says; lists and counts hold one's own items only."""
+    bob = authorization("bob")
+    mine = await create(client, title="Alice's", sku="SHARED-1")
+    theirs = await client.post("/items", json={"title": "Bob's", "sku": "SHARED-1"}, headers=bob)
+    url = f"/items/{mine['id']}"
+
+    tried = [
+        await client.get(url, headers=bob),
+        await client.get(url, headers=bob | {"If-None-Match": '"1"'}),
+        await client.put(url, json={"title": "Taken"}, headers=bob),
+        await client.patch(url, json={"title": "Taken"}, headers=bob | {"If-Match": '"1"'}),
+        await client.delete(url, headers=bob),
+        await client.delete(url, headers=bob | {"If-Match": "*"}),
+    ]
+    lists = {
+        who: (await client.get("/items", params={"with_total": True}, headers=headers)).json()
+        for who, headers in {"alice": {}, "bob": bob}.items()
+    }
+
+    assert theirs.status_code == 201  # a sku is unique per owner: bob may use alice's
+    assert [answer.status_code for answer in tried] == [404] * len(tried)
+    assert {answer.json()["detail"] for answer in tried} == {f"Item {mine['id']} not found"}
+    assert (await client.get(url)).json() == mine
+    assert [item["title"] for item in lists["alice"]["items"]] == ["Alice's"]
+    assert [item["title"] for item in lists["bob"]["items"]] == ["Bob's"]
+    assert lists["alice"]["total"] == lists["bob"]["total"] == 1
+
+
+async def test_a_sku_is_unique_among_its_owner_s_items(client: AsyncClient) -> None:
+    await create(client, sku="MINE-1")
+
+    taken = await client.post("/items", json={"title": "Again", "sku": "MINE-1"})
+
+    assert taken.status_code == 409
+    assert taken.json()["detail"] == "Another item already has this sku"
+    assert taken.json()["errors"] == [
+        {"loc": ["body", "sku"], "msg": "already taken", "type": "unique"}
+    ]
 
 
 async def test_a_token_a_little_past_its_expiry_is_taken_within_the_leeway(
@@ -256,7 +337,8 @@ async def test_a_key_the_provider_publishes_is_taken_once_the_refetch_interval_h
     serve: Serve,
 ) -> None:
     """A token signed with a key the service has not seen makes it fetch the provider's keys
-    again, once OIDC_KEYS_REFETCH_INTERVAL has passed since it last did."""
+    again, once OIDC_KEYS_REFETCH_INTERVAL has passed since it last did; the requests that come
+    with it while the keys are fetched wait for them, and are taken too."""
     with Issuer() as issuer:
         async with serve(issuer, oidc_keys_refetch_interval=1.0) as client:
             first = await client.get("/items", headers=bearer(issuer.token()))
@@ -264,11 +346,13 @@ async def test_a_key_the_provider_publishes_is_taken_once_the_refetch_interval_h
             rotated = bearer(issuer.token())
             too_soon = await client.get("/items", headers=rotated)
             await asyncio.sleep(1.1)
-            later = await client.get("/items", headers=rotated)
+            requests = [client.get("/items", headers=rotated) for _ in range(20)]
+            later = await asyncio.gather(*requests)
             retired = issuer.published.pop()  # the old key withdrawn; its tokens still held
             still = await client.get("/items", headers=bearer(issuer.token(key=retired)))
 
-    assert [r.status_code for r in (first, too_soon, later)] == [200, 401, 200]
+    assert [r.status_code for r in (first, too_soon)] == [200, 401]
+    assert [r.status_code for r in later] == [200] * 20
     assert issuer.served["/jwks"] == 2
     assert still.status_code == 200  # withdrawn keys are dropped at the next fetch, not before
 
@@ -276,17 +360,23 @@ async def test_a_key_the_provider_publishes_is_taken_once_the_refetch_interval_h
 async def test_a_flood_of_unknown_key_ids_fetches_the_keys_once_per_interval(
     serve: Serve,
 ) -> None:
+    """400 requests at once with made-up key ids, once the interval has passed since the last
+    fetch: they wait for one fetch between them, and make one more per interval at most."""
+    interval = 1.0
     with Issuer() as issuer:
-        async with serve(issuer) as client:
+        async with serve(issuer, oidc_keys_refetch_interval=interval) as client:
             assert (await client.get("/items", headers=bearer(issuer.token()))).status_code == 200
             forged = [bearer(issuer.token(key=Key.make())) for _ in range(5)]
+            await asyncio.sleep(interval)
+            started = time.perf_counter()
             answers = await asyncio.gather(
-                *(client.get("/items", headers=forged[n % 5]) for n in range(200))
+                *(client.get("/items", headers=forged[n % 5]) for n in range(400))
             )
+            took = time.perf_counter() - started
 
     assert {answer.status_code for answer in answers} == {401}
     assert issuer.served["/.well-known/openid-configuration"] == 1
-    assert issuer.served["/jwks"] == 1  # OIDC_KEYS_REFETCH_INTERVAL (30 s) has not passed
+    assert 1 <= issuer.served["/jwks"] - 1 <= 1 + took // interval, took
 
 
 async def test_while_the_provider_is_down_the_keys_fetched_before_keep_working(
@@ -318,20 +408,74 @@ async def test_a_provider_that_never_answered_is_a_503_with_retry_after(serve: S
 
 
 async def test_a_slow_provider_holds_up_no_other_request(serve: Serve) -> None:
-    """The keys are fetched without blocking the event loop: while the provider takes its
-    time, the service answers what needs no key."""
+    """The keys are fetched without blocking the event loop: while the provider takes a second
+    to answer a fetch for a new key, the requests with a known key, and those that need none,
+    are answered at once."""
     with Issuer() as issuer:
-        issuer.delay = 1.0
-        async with serve(issuer) as client:
+        async with serve(issuer, oidc_keys_refetch_interval=0.1) as client:
+            known = bearer(issuer.token())
+            assert (await client.get("/items", headers=known)).status_code == 200
+            issuer.published.insert(0, Key.make())
+            issuer.delay = 1.0
+            await asyncio.sleep(0.2)
+            started = time.perf_counter()
             waiting = asyncio.ensure_future(client.get("/items", headers=bearer(issuer.token())))
             await asyncio.sleep(0.1)
-            started = time.perf_counter()
-            live = await client.get("/health/live")
+            others = [await client.get("/health/live"), await client.get("/items", headers=known)]
             answered_in = time.perf_counter() - started
-            assert (await waiting).status_code == 200
+            fetching = not waiting.done()
+            new_key = await waiting
 
-    assert live.status_code == 200
-    assert answered_in < 0.5
+    assert [answer.status_code for answer in others] == [200, 200]
+    assert answered_in < 0.6
+    assert fetching
+    assert new_key.status_code == 200
+
+
+async def test_a_fetch_is_bounded_in_time_and_size_whatever_the_provider_sends(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A provider that sends its keys a byte at a time, or sends megabytes, gets no more than
+    FETCH_TIMEOUT of the service's time nor MAX_DOCUMENT of its memory: the fetch fails, and
+    with no key fetched before, the request is a 503."""
+    monkeypatch.setattr(auth, "FETCH_TIMEOUT", 0.5)
+    with Issuer() as trickling, Issuer() as bloated:
+        trickling.trickle, bloated.padding = True, 2 * auth.MAX_DOCUMENT
+        started = time.perf_counter()
+        async with serve(trickling) as client:
+            slow = await client.get("/items", headers=bearer(trickling.token()))
+        took = time.perf_counter() - started
+        async with serve(bloated) as client:
+            large = await client.get("/items", headers=bearer(bloated.token()))
+
+    assert (slow.status_code, large.status_code) == (503, 503)
+    assert took < 2
+    assert "could not be fetched (TimeoutError" in caplog.text
+    assert "could not be fetched (ValueError: a document over 1,048,576 bytes)" in caplog.text
+
+
+async def test_a_key_the_provider_withdrew_is_dropped_once_the_keys_are_old(
+    serve: Serve,
+) -> None:
+    """Keys older than their age bound are fetched again in the background, while requests go
+    on with them; the next requests see what the provider publishes now."""
+    with Issuer() as issuer:
+        old = bearer(issuer.token())
+        async with serve(issuer, keys_max_age=0.2, oidc_keys_refetch_interval=0.1) as client:
+            first = await client.get("/items", headers=old)
+            issuer.published = [Key.make("ES256")]  # the old key withdrawn
+            await asyncio.sleep(0.3)
+            stale = await client.get("/items", headers=old)  # and a fetch begins, behind it
+            for _ in range(50):
+                if issuer.served["/jwks"] == 2:
+                    break
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.1)
+            withdrawn = await client.get("/items", headers=old)
+            new = await client.get("/items", headers=bearer(issuer.token()))
+
+    statuses = [answer.status_code for answer in (first, stale, withdrawn, new)]
+    assert statuses == [200, 200, 401, 200]
 
 
 async def test_the_service_will_not_start_without_its_provider(settings: Settings) -> None:

@@ -38,14 +38,14 @@ Migrate = Callable[[Any], {{ "Awaitable[None]" if is_async else "None" }}]
 {{ async_ }}def migrated_with_one_item(settings: Settings) -> None:
     engine = create_db_engine(settings)
     {{ async_ }}with engine.begin() as connection:
-        {{ aw }}connection.execute(insert(Item), {"title": "There before"})
+        {{ aw }}connection.execute(insert(Item), {"title": "There before"{{ ', "owner": "alice"' if cookiecutter.auth == "oidc" }}})
     {{ aw }}engine.dispose()
 
 
 def seed(settings: Settings, *arguments: str) -> subprocess.CompletedProcess[str]:
     assert COMMAND, "the project is not installed: run `uv sync`"
     environment = os.environ | {"DATABASE_URL": settings.database_url}
-    command = [COMMAND, "seed", *arguments]
+    command = [COMMAND, "seed", *arguments{{ ', "--owner", "alice"' if cookiecutter.auth == "oidc" }}]
     return subprocess.run(command, env=environment, capture_output=True, text=True, timeout=120)
 
 
@@ -104,7 +104,7 @@ def test_seed_says_what_is_wrong_with_the_settings(
     monkeypatch.setenv("DATABASE_URL", "mysql://nowhere/items")
     get_settings.cache_clear()
     try:
-        status = main(["seed", "--count", "1"])
+        status = main(["seed", "--count", "1"{{ ', "--owner", "alice"' if cookiecutter.auth == "oidc" }}])
     finally:
         get_settings.cache_clear()
 

@@ -1,3 +1,4 @@
+{%- set OWNER = ', owner="alice"' if cookiecutter.auth == "oidc" else "" -%}
 """Requests cancelled at any moment and many at once: every session closed, every connection
 returned, every write answered."""
 
@@ -37,7 +38,7 @@ def test_cancelled_requests_close_their_sessions_and_return_their_connections(
 
     @committing_app.post("/slow")
     def slow_write(session: SessionDep) -> None:
-        repository.create_item(session, ItemCreate(title="written slowly"))
+        repository.create_item(session, ItemCreate(title="written slowly"){{ OWNER }})
         started.set()
         release.wait(timeout=10)
 

@@ -1,3 +1,6 @@
+{%- set OWNER = ', owner="alice"' if cookiecutter.auth == "oidc" else "" -%}
+{%- set OWNER_COLUMN = ", owner" if cookiecutter.auth == "oidc" else "" -%}
+{%- set OWNER_VALUE = ", 'alice'" if cookiecutter.auth == "oidc" else "" -%}
 {%- set is_async = cookiecutter | session_style == "async" -%}
 {%- set aw = "await " if is_async else "" -%}
 {%- set engine_type = "AsyncEngine" if is_async else "Engine" -%}
@@ -240,7 +243,8 @@ async def test_reads_go_to_read_database_url_and_writes_never_do(
     settings = primary.model_copy(update={"read_database_url": replica.database_url})
     engine = create_db_engine(replica)
     {{ "async " if is_async }}with database_for(engine, engine).unit_of_work() as session:
-        {{ aw }}repository.create_item(session, ItemCreate(title="Only on the replica"))
+        item = ItemCreate(title="Only on the replica")
+        {{ aw }}repository.create_item(session, item{{ OWNER }})
     {{ aw }}engine.dispose()
 
     app = create_app(settings)
@@ -348,7 +352,7 @@ async def test_above_read_committed_an_update_that_raced_another_is_retried_or_a
     """Each error that another try may not meet, as the server raises it through the driver: a
     serialization failure, a deadlock, a lock timeout and a statement timeout."""
     errors: dict[str, DBAPIError] = {}
-    insert = "INSERT INTO items (title) VALUES ('A'), ('B')"
+    insert = "INSERT INTO items (title{{ OWNER_COLUMN }}) VALUES ('A'{{ OWNER_VALUE }}), ('B'{{ OWNER_VALUE }})"
     {{ "async " if is_async }}with engine.begin() as connection:
         {{ aw }}connection.exec_driver_sql(insert)
     lock = "SELECT id FROM items WHERE title = '{}' FOR UPDATE"

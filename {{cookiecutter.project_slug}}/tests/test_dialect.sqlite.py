@@ -1,3 +1,6 @@
+{%- set OWNER = ', owner="alice"' if cookiecutter.auth == "oidc" else "" -%}
+{%- set OWNER_COLUMN = ", owner" if cookiecutter.auth == "oidc" else "" -%}
+{%- set OWNER_VALUE = ", 'alice'" if cookiecutter.auth == "oidc" else "" -%}
 {%- set is_async = cookiecutter | session_style == "async" -%}
 {%- set aw = "await " if is_async else "" -%}
 """What is particular to SQLite: the URLs the settings accept, and how connections are set up."""
@@ -43,7 +46,7 @@ from {{ cookiecutter.package_name }}.settings import DRIVER, Settings
 
 {{ "async " if is_async }}def test_times_are_read_back_aware_in_utc(engine: {{ "AsyncEngine" if is_async else "Engine" }}) -> None:
     {{ "async " if is_async }}with {{ "AsyncSession" if is_async else "Session" }}(engine) as session:
-        item = Item(title="Timed")
+        item = Item(title="Timed"{{ OWNER }})
         session.add(item)
         {{ aw }}session.flush()  # the database's clock sets created_at
 
@@ -62,11 +65,12 @@ from {{ cookiecutter.package_name }}.settings import DRIVER, Settings
     reader = create_db_engine(own, read_only=True, pool_size=1, max_overflow=0)
     {{ aw }}migrate(writer)
     count = "SELECT count(*) FROM items"
-    insert = "INSERT INTO items (title) VALUES ('Kept')"
+    insert = "INSERT INTO items (title{{ OWNER_COLUMN }}) VALUES ('Kept'{{ OWNER_VALUE }})"
+    lost = "INSERT INTO items (title{{ OWNER_COLUMN }}) VALUES ('Rolled back'{{ OWNER_VALUE }})"
 
     {{ "async " if is_async }}def fail_a_write() -> None:
         {{ "async " if is_async }}with writer.begin() as connection:
-            {{ aw }}connection.exec_driver_sql("INSERT INTO items (title) VALUES ('Rolled back')")
+            {{ aw }}connection.exec_driver_sql(lost)
             raise RuntimeError("the request failed")
 
     with pytest.raises(RuntimeError):

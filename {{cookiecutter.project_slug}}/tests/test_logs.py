@@ -1,3 +1,4 @@
+{%- set OWNER = ', owner="alice"' if cookiecutter.auth == "oidc" else "" -%}
 {%- set postgresql = cookiecutter.database == "postgresql" -%}
 """The log, as an operator reads it: a line per request, the request's id in every line written
 while it runs and in its response, and nothing secret."""
@@ -240,7 +241,7 @@ async def test_a_constraint_that_a_bug_breaks_is_named_in_the_log_not_the_row(
 
     @app.post("/breaks")
     {{ "async " if cookiecutter | session_style == "async" }}def breaks(session: SessionDep) -> None:
-        {{ "await " if cookiecutter | session_style == "async" }}session.execute(insert(Item).values(title=None, description=private))
+        {{ "await " if cookiecutter | session_style == "async" }}session.execute(insert(Item).values(title=None, description=private{{ OWNER }}))
 
     response = await client.post("/breaks")
 

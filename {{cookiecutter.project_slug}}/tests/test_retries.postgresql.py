@@ -1,3 +1,4 @@
+{%- set OWNER = ', owner="alice"' if cookiecutter.auth == "oidc" else "" -%}
 {%- set is_async = cookiecutter | session_style == "async" -%}
 {%- set aw = "await " if is_async else "" -%}
 """Writes whose transactions lose to concurrent ones (a deadlock, a serialization failure) run
@@ -115,7 +116,8 @@ async def test_two_writes_that_deadlock_both_commit_after_a_retry(
         return work
 
     {{ "async " if is_async }}with database.unit_of_work() as session:
-        {{ aw }}repository.create_items(session, [ItemCreate(title="A"), ItemCreate(title="B")])
+        items = [ItemCreate(title="A"), ItemCreate(title="B")]
+        {{ aw }}repository.create_items(session, items{{ OWNER }})
 {%- if is_async %}
     await asyncio.gather(database.transaction(locking(1, 2)), database.transaction(locking(2, 1)))
 {%- else %}

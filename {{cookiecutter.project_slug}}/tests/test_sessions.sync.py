@@ -1,3 +1,4 @@
+{%- set OWNER = ', owner="alice"' if cookiecutter.auth == "oidc" else "" -%}
 """The session contract: one session per request, committed before the response is sent,
 rolled back on any error, always closed, and no connection left checked out. These tests
 commit for real (committing_fixtures.py)."""
@@ -138,7 +139,7 @@ async def test_a_route_that_writes_through_a_read_session_fails_in_the_tests_too
     @app.post("/write-while-reading")
     def write_while_reading(session: ReadSessionDep) -> None:
         item = ItemCreate(title="written through a read session")
-        repository.create_item(session, item)  # type: ignore[arg-type]  # mypy refuses it too
+        repository.create_item(session, item{{ OWNER }})  # type: ignore[arg-type]  # mypy refuses it too
 
     async with client_for(app) as failing:
         response = await failing.post("/write-while-reading")

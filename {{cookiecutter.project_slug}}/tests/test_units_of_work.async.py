@@ -1,3 +1,4 @@
+{%- set OWNER = ', owner="alice"' if cookiecutter.auth == "oidc" else "" -%}
 """Units of work outside a request: a script's or a worker's, a background task's (which never
 gets the request's session), and what a unit of work loaded, after its commit. These tests
 commit for real (committing_fixtures.py)."""
@@ -27,7 +28,7 @@ async def test_a_unit_of_work_outside_a_request_commits_or_rolls_back_and_always
 ) -> None:
     async def work(title: str, *, fail: bool = False) -> None:  # as a script or a worker does
         async with committing_database.unit_of_work() as session:
-            await repository.create_item(session, ItemCreate(title=title))
+            await repository.create_item(session, ItemCreate(title=title){{ OWNER }})
             if fail:
                 raise RuntimeError("the work failed after its write")
 
@@ -36,7 +37,7 @@ async def test_a_unit_of_work_outside_a_request_commits_or_rolls_back_and_always
         await work("Rolled back", fail=True)
 
     async with committing_database.read_session_factory() as reading:
-        items = await repository.list_items(reading, after=0, limit=9)
+        items = await repository.list_items(reading{{ OWNER }}, after=0, limit=9)
     assert [item.title for item in items] == ["Kept"]
     assert len(sessions_made) == 3
     assert all(session.closed for session in sessions_made)
@@ -47,7 +48,7 @@ async def describe_later(database: Database, item_id: int) -> None:
     """Work for after the response: it is given ids, and opens a unit of work of its own."""
     async with database.unit_of_work() as session:
         description = {"description": "Described after the response"}
-        await repository.update_item(session, item_id, description)
+        await repository.update_item(session, item_id, description{{ OWNER }})
 
 
 async def test_a_background_task_works_in_a_unit_of_work_of_its_own(
@@ -69,7 +70,8 @@ async def test_a_background_task_that_takes_the_request_s_session_fails_loudly(
 ) -> None:
     @committing_app.post("/items/{item_id}/describe-wrongly", status_code=202)
     async def describe_wrongly(item_id: int, session: SessionDep, tasks: BackgroundTasks) -> None:
-        tasks.add_task(repository.update_item, session, item_id, {"description": "Lost"})
+        lost = {"description": "Lost"}
+        tasks.add_task(repository.update_item, session, item_id, lost{{ OWNER }})
 
     item = (await committing_client.post("/items", json={"title": "Never described"})).json()
     # By the time the task runs the request's session is closed, for good: it refuses the work,
@@ -109,7 +111,8 @@ async def test_a_unit_of_work_takes_its_turn_to_write_or_is_refused_at_once(
     @committing_app.post("/own", status_code=201)
     async def own(database: DatabaseDep) -> None:
         async with database.unit_of_work() as session:
-            await repository.create_item(session, ItemCreate(title="In a unit of its own"))
+            item = ItemCreate(title="In a unit of its own")
+            await repository.create_item(session, item{{ OWNER }})
 
     with anyio.fail_after(3):
         nesting = await committing_client.post("/nested")
@@ -134,7 +137,7 @@ async def test_what_a_unit_of_work_loaded_stays_loaded_after_its_commit(
     cannot (MissingGreenlet): what a commit would expire stays loaded. With SQLAlchemy's default
     the commit expires it, and the next read of an attribute is a query that fails."""
     async with committing_database.unit_of_work() as session:
-        item = Item(title="Loaded once")
+        item = Item(title="Loaded once"{{ OWNER }})
         session.add(item)
 
     # After the commit and the close, no query: the INSERT's RETURNING brought back the rest.
@@ -142,7 +145,7 @@ async def test_what_a_unit_of_work_loaded_stays_loaded_after_its_commit(
     assert item.created_at is not None
     expiring = async_sessionmaker(committing_database.session_factory.kw["bind"])
     async with expiring() as session:
-        expired = Item(title="Expired at its commit")
+        expired = Item(title="Expired at its commit"{{ OWNER }})
         session.add(expired)
         await session.commit()
         with pytest.raises(SQLAlchemyError, match="greenlet_spawn has not been called"):

@@ -1,3 +1,4 @@
+{%- set OWNER = ', owner="alice"' if cookiecutter.auth == "oidc" else "" -%}
 """Units of work outside a request: a script's or a worker's, a background task's (which never
 gets the request's session), and what a unit of work loaded, after its commit. These tests
 commit for real (committing_fixtures.py)."""
@@ -24,7 +25,7 @@ def test_a_unit_of_work_outside_a_request_commits_or_rolls_back_and_always_close
 ) -> None:
     def work(title: str, *, fail: bool = False) -> None:  # as a script or a worker does
         with committing_database.unit_of_work() as session:
-            repository.create_item(session, ItemCreate(title=title))
+            repository.create_item(session, ItemCreate(title=title){{ OWNER }})
             if fail:
                 raise RuntimeError("the work failed after its write")
 
@@ -33,7 +34,7 @@ def test_a_unit_of_work_outside_a_request_commits_or_rolls_back_and_always_close
         work("Rolled back", fail=True)
 
     with committing_database.read_session_factory() as reading:
-        items = repository.list_items(reading, after=0, limit=9)
+        items = repository.list_items(reading{{ OWNER }}, after=0, limit=9)
     assert [item.title for item in items] == ["Kept"]
     assert len(sessions_made) == 3
     assert all(session.closed for session in sessions_made)
@@ -60,7 +61,7 @@ def test_a_unit_of_work_takes_its_turn_to_write_or_is_refused_at_once(
     @committing_app.post("/own", status_code=201)
     def own(database: DatabaseDep) -> None:
         with database.unit_of_work() as session:
-            repository.create_item(session, ItemCreate(title="In a unit of its own"))
+            repository.create_item(session, ItemCreate(title="In a unit of its own"){{ OWNER }})
 
     started = time.perf_counter()
     nesting = committing_client.post("/nested")
@@ -80,7 +81,8 @@ def test_a_unit_of_work_takes_its_turn_to_write_or_is_refused_at_once(
 def describe_later(database: Database, item_id: int) -> None:
     """Work for after the response: it is given ids, and opens a unit of work of its own."""
     with database.unit_of_work() as session:
-        repository.update_item(session, item_id, {"description": "Described after the response"})
+        described = {"description": "Described after the response"}
+        repository.update_item(session, item_id, described{{ OWNER }})
 
 
 def test_a_background_task_works_in_a_unit_of_work_of_its_own(
@@ -102,7 +104,8 @@ def test_a_background_task_that_takes_the_request_s_session_fails_loudly(
 ) -> None:
     @committing_app.post("/items/{item_id}/describe-wrongly", status_code=202)
     def describe_wrongly(item_id: int, session: SessionDep, tasks: BackgroundTasks) -> None:
-        tasks.add_task(repository.update_item, session, item_id, {"description": "Lost"})
+        lost = {"description": "Lost"}
+        tasks.add_task(repository.update_item, session, item_id, lost{{ OWNER }})
 
     item = committing_client.post("/items", json={"title": "Never described"}).json()
     # By the time the task runs the request's session is closed, for good: it refuses the work,

@@ -4,6 +4,7 @@ service is a resource server: identity stays with the provider, which it asks fo
 its public keys (docs/auth.md)."""
 
 import asyncio
+import json
 import logging
 import math
 import time
@@ -26,8 +27,12 @@ ASYMMETRIC = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
 )
 Access = Literal["read", "write"]
-# Seconds a fetch of the provider's discovery document or keys may take.
+# Seconds a fetch of the provider's discovery document and keys may take, in all; the largest
+# document it takes, in bytes (a key set is a few kilobytes).
 FETCH_TIMEOUT = 5.0
+MAX_DOCUMENT = 1_048_576
+# A token's `typ`, where it has one: an access token's (RFC 9068), or a plain JWT's.
+ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt", "jwt"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,8 @@ class IssuerKeys:
         self._fetched = -math.inf  # when they were last fetched
         self._fetching = asyncio.Lock()
         self._refreshing: asyncio.Task[None] | None = None
+        # Made once, as the service starts: loading the trusted certificates takes a while.
+        self._tls = httpx2.create_ssl_context()
 
     async def get(self, kid: str | None) -> jwt.PyJWK | None:
         """The key with id `kid` (None: the token names none, and the provider has one key)."""
@@ -98,22 +105,21 @@ class IssuerKeys:
     async def _fetch(self) -> None:
         self._tried = time.monotonic()
         try:
-            # A client for each fetch: they are minutes apart.
-            async with httpx2.AsyncClient(timeout=FETCH_TIMEOUT) as client:
+            # A client for each fetch (they are minutes apart), and a bound on the whole of it:
+            # a provider that sends a byte now and then would never trip a read's timeout.
+            async with (
+                asyncio.timeout(FETCH_TIMEOUT),
+                httpx2.AsyncClient(verify=self._tls, timeout=FETCH_TIMEOUT) as client,
+            ):
                 if self._jwks_uri is None:
-                    discovery = await _json(
-                        client, f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
-                    )
-                    if discovery.get("issuer") != self.issuer:  # OpenID Connect Discovery, 4.3
-                        raise ValueError("its discovery document names another issuer")
-                    self._jwks_uri = str(discovery["jwks_uri"])
+                    self._jwks_uri = await self._discover(client)
                 published = await _json(client, self._jwks_uri)
             keys = {
                 key.key_id: key
                 for key in jwt.PyJWKSet.from_dict(published).keys
                 if key.algorithm_name in ASYMMETRIC and key.public_key_use in (None, "sig")
             }
-        except (httpx2.HTTPError, ValueError, KeyError, TypeError, jwt.PyJWTError) as error:
+        except Exception as error:  # whatever went wrong, the keys fetched before stay in use
             logger.warning(
                 "The keys of the OpenID provider %s could not be fetched (%s: %s)%s",
                 self.issuer,
@@ -125,13 +131,32 @@ class IssuerKeys:
         self._keys, self._fetched = keys, time.monotonic()
         logger.info("Fetched the %d signing keys of the OpenID provider %s", len(keys), self.issuer)
 
+    async def _discover(self, client: httpx2.AsyncClient) -> str:
+        """Where the provider publishes its keys, as its discovery document says."""
+        url = f"{self.issuer.rstrip('/')}/.well-known/openid-configuration"
+        discovery = await _json(client, url)
+        if discovery.get("issuer") != self.issuer:  # OpenID Connect Discovery 1.0, 4.3
+            raise ValueError("its discovery document names another issuer")
+        jwks_uri = discovery.get("jwks_uri")
+        if not isinstance(jwks_uri, str) or not (
+            jwks_uri.startswith("https://") or jwks_uri.startswith(f"{self.issuer.rstrip('/')}/")
+        ):
+            raise ValueError("its discovery document names no https jwks_uri")
+        return jwks_uri
+
 
 async def _json(client: httpx2.AsyncClient, url: str) -> dict[str, Any]:
-    response = await client.get(url)
-    response.raise_for_status()
-    document = response.json()
+    """The JSON object at `url`, read up to MAX_DOCUMENT bytes."""
+    body = bytearray()
+    async with client.stream("GET", url) as response:
+        response.raise_for_status()
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_DOCUMENT:
+                raise ValueError(f"a document over {MAX_DOCUMENT:,} bytes")
+    document = json.loads(body)
     if not isinstance(document, dict):
-        raise ValueError(f"{url} gave no JSON object")
+        raise ValueError("a document that is not a JSON object")
     return document
 
 
@@ -153,11 +178,14 @@ class Authenticator:
         """Who holds `token`, if the provider issued it for this service, and it is in date."""
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
-            raise invalid_token("The access token is not a JWT") from None
+        except jwt.PyJWTError:  # not a JWT, or a header with a key id or `crit` it cannot use
+            raise invalid_token("The access token is not a JWT this service can read") from None
         algorithm = header.get("alg")
-        if algorithm not in ASYMMETRIC:
+        if not isinstance(algorithm, str) or algorithm not in ASYMMETRIC:
             raise invalid_token("The access token's algorithm is not one this service accepts")
+        kind = header.get("typ", "JWT")
+        if not isinstance(kind, str) or kind.lower() not in ACCESS_TOKEN_TYPES:
+            raise invalid_token("The token is not an access token")
         try:
             key = await self.keys.get(header.get("kid"))
         except ProviderUnreachableError:
@@ -179,7 +207,7 @@ class Authenticator:
                 leeway=self.leeway,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
-        except jwt.PyJWTError as error:
+        except (jwt.PyJWTError, ValueError, TypeError) as error:
             raise invalid_token(_why(error)) from None
         if not isinstance(claims["sub"], str) or not claims["sub"]:
             raise invalid_token("The access token names no subject")
@@ -199,7 +227,7 @@ def require_provider(settings: Settings) -> None:
 def granted(claims: dict[str, Any]) -> frozenset[str]:
     """The scopes a token grants: `scope`, separated by spaces (RFC 9068, Keycloak, Auth0), or
     `scp`, a list (Okta) or separated by spaces too (Entra ID)."""
-    scopes = claims.get("scope", claims.get("scp", ""))
+    scopes = claims.get("scope") or claims.get("scp") or ""
     if isinstance(scopes, str):
         return frozenset(scopes.split())
     if isinstance(scopes, list):
@@ -207,7 +235,7 @@ def granted(claims: dict[str, Any]) -> frozenset[str]:
     return frozenset()
 
 
-def _why(error: jwt.PyJWTError) -> str:
+def _why(error: Exception) -> str:
     """What is wrong with a token, in words a client can act on (none quotes the token)."""
     match error:
         case jwt.ExpiredSignatureError():

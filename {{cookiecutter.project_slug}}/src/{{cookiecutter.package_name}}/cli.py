@@ -43,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=BATCH,
         help=f"items per transaction (default {BATCH:,}, at most {MAX_BATCH:,})",
     )
+{%- if cookiecutter.auth == "oidc" %}
+    seed.add_argument(
+        "--owner", required=True, help="whose items they are: the subject (sub) of their tokens"
+    )
+{%- endif %}
     arguments = parser.parse_args(argv)
     try:
         settings = get_settings()
@@ -51,7 +56,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     configure_logging(settings)
     try:
-        return {{ "asyncio.run(" if is_async }}seed_items(settings, arguments.count, arguments.batch){{ ")" if is_async }}
+{%- if cookiecutter.auth == "oidc" %}
+        seeding = seed_items(settings, arguments.count, arguments.batch, arguments.owner)
+{%- else %}
+        seeding = seed_items(settings, arguments.count, arguments.batch)
+{%- endif %}
+        return {{ "asyncio.run(seeding)" if is_async else "seeding" }}
     except KeyboardInterrupt:
         return 130
 
@@ -72,9 +82,15 @@ def batch_size(text: str) -> int:
     return number
 
 
+{% if cookiecutter.auth == "oidc" -%}
+{{ async_ }}def seed_items(settings: Settings, count: int, batch: int, owner: str) -> int:
+    """Create `count` items of `owner`'s in transactions of `batch`, showing progress on a
+    terminal; the exit status: 0 if every item was created."""
+{%- else -%}
 {{ async_ }}def seed_items(settings: Settings, count: int, batch: int) -> int:
     """Create `count` items in transactions of `batch`, showing progress on a terminal; the
     exit status: 0 if every item was created."""
+{%- endif %}
     engine = create_db_engine(settings)
 {%- if cookiecutter.database == "sqlite" %}
     # A command that only writes: one engine will do.
@@ -90,7 +106,7 @@ def batch_size(text: str) -> int:
                 for n in range(1, min(batch, count - written) + 1)
             ]
             {{ async_ }}with database.unit_of_work() as session:
-                {{ aw }}repository.create_items(session, items)
+                {{ aw }}repository.create_items(session, items{{ ", owner=owner" if cookiecutter.auth == "oidc" }})
             written += len(items)
             if sys.stderr.isatty():  # progress, on a terminal only
                 rate = written / (time.perf_counter() - started)

@@ -124,6 +124,9 @@ async def _integrity_error(_request: Request, exc: Exception) -> JSONResponse:
     if violation is None:  # NOT NULL, CHECK, a foreign key: a bug, and a 500 (as below)
         raise exc
     table, fields = violation
+{%- if cookiecutter.auth == "oidc" %}
+    fields = [field for field in fields if field != "owner"]  # the caller, not a field it sent
+{%- endif %}
     # Named, not quoted: the error's text holds the values sent (PostgreSQL's DETAIL line).
     logger.info("Unique value taken: %s (%s)", table, ", ".join(fields))
     errors = [FieldError(loc=["body", f], msg="already taken", type="unique") for f in fields]

@@ -1,6 +1,8 @@
 {%- set is_async = cookiecutter | session_style == "async" -%}
 {%- set async_ = "async " if is_async else "" -%}
 {%- set aw = "await " if is_async else "" -%}
+{%- set oidc = cookiecutter.auth == "oidc" -%}
+{%- set by = ", owner=caller.subject" if oidc else "" -%}
 """The items API: create, list, read, replace, update and delete."""
 
 from typing import Annotated, NoReturn
@@ -8,7 +10,7 @@ from typing import Annotated, NoReturn
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 
-from .. import {{ "auth, " if cookiecutter.auth == "oidc" }}conditions, pagination, repository
+from .. import {{ "auth, " if oidc }}conditions, pagination, repository
 from ..database import ReadSessionDep, SessionDep, WriteSession
 from ..errors import error_responses
 from ..repository import ItemRow
@@ -22,7 +24,7 @@ ItemId = Annotated[int, Path(ge=1, le=MAX_INT)]
 router = APIRouter(
     prefix="/items",
     tags=["items"],
-    responses=error_responses({{ "401, 403, " if cookiecutter.auth == "oidc" }}422, 503),
+    responses=error_responses({{ "401, 403, " if oidc }}422, 503),
 )
 
 
@@ -30,10 +32,21 @@ def _not_found(item_id: int) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, f"Item {item_id} not found")
 
 
+{% if oidc -%}
+{{ async_ }}def _refuse(
+    session: WriteSession, item_id: int, versions: list[int] | None, caller: auth.Caller
+) -> NoReturn:
+    """Say why a write found nothing to change: the caller has no such item (404: another's is
+    not disclosed), or the item is not at a version that If-Match named (412)."""
+    if versions is None:
+        raise _not_found(item_id)
+    item = {{ aw }}repository.get_item(session, item_id, owner=caller.subject)
+{%- else -%}
 {{ async_ }}def _refuse(session: WriteSession, item_id: int, versions: list[int] | None) -> NoReturn:
     """Say why a write found nothing to change: no such item (404), or the item is not at a
     version that If-Match named (412)."""
     item = {{ aw }}repository.get_item(session, item_id) if versions is not None else None
+{%- endif %}
     if item is None:
         raise _not_found(item_id)
     raise conditions.precondition_failed(f"Item {item_id}", item.version)
@@ -41,28 +54,30 @@ def _not_found(item_id: int) -> HTTPException:
 
 @router.post(
     "",
-{%- if cookiecutter.auth == "oidc" %}
-    dependencies=[auth.WRITE],
-{%- endif %}
     status_code=status.HTTP_201_CREATED,
     response_model=ItemRead,
     responses=error_responses(400, 409, 413) | conditions.CREATED,
 )
+{%- if oidc %}
+{{ async_ }}def create_item(
+    data: ItemCreate, session: SessionDep, caller: auth.Writer, response: Response
+) -> ItemRow:
+    """Create an item, the caller's."""
+{%- else %}
 {{ async_ }}def create_item(data: ItemCreate, session: SessionDep, response: Response) -> ItemRow:
     """Create an item."""
-    item = {{ aw }}repository.create_item(session, data)
+{%- endif %}
+    item = {{ aw }}repository.create_item(session, data{{ by }})
     response.headers["ETag"] = conditions.etag(item.version)
     return item
 
 
-@router.get(
-    "",
-{%- if cookiecutter.auth == "oidc" %}
-    dependencies=[auth.READ],
-{%- endif %}
-)
+@router.get("")
 {{ async_ }}def list_items(
     session: ReadSessionDep,
+{%- if oidc %}
+    caller: auth.Reader,
+{%- endif %}
     request: Request,
     response: Response,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -74,14 +89,19 @@ def _not_found(item_id: int) -> HTTPException:
         bool, Query(description="Also count every item: on a large table, a costly scan")
     ] = False,
 ) -> ItemPage:
+{%- if oidc %}
+    """List the caller's items, oldest first, a page at a time: each page gives the next one's
+    cursor."""
+{%- else %}
     """List items, oldest first, a page at a time: each page gives the next one's cursor."""
+{%- endif %}
     after = _after(cursor) if cursor else 0
-    items = {{ aw }}repository.list_items(session, after=after, limit=limit + 1)
+    items = {{ aw }}repository.list_items(session{{ by }}, after=after, limit=limit + 1)
     next_cursor = pagination.encode(items[limit - 1].id) if len(items) > limit else None
     if next_cursor:
         next_url = request.url.include_query_params(cursor=next_cursor)
         response.headers["Link"] = f'<{next_url}>; rel="next"'
-    total = {{ aw }}repository.count_items(session) if with_total else None
+    total = {{ aw }}repository.count_items(session{{ by }}) if with_total else None
     page = {"items": items[:limit], "next_cursor": next_cursor, "total": total}
     return ItemPage.model_validate(page, from_attributes=True)
 
@@ -100,18 +120,21 @@ def _after(cursor: str) -> int:
 {% endif -%}
 @router.get(
     "/{item_id}",
-{%- if cookiecutter.auth == "oidc" %}
-    dependencies=[auth.READ],
-{%- endif %}
     response_model=ItemRead,
     responses=error_responses(400, 404) | conditions.IF_NONE_MATCH,
     openapi_extra=conditions.IF_NONE_MATCH_PARAMETER,
 )
 {% if is_async or cookiecutter.database == "sqlite" %}async {% endif %}def read_item(
-    item_id: ItemId, session: ReadSessionDep, request: Request, response: Response
+    item_id: ItemId,
+    session: ReadSessionDep,
+{%- if oidc %}
+    caller: auth.Reader,
+{%- endif %}
+    request: Request,
+    response: Response,
 ) -> ItemRow | Response:
     """Read one item: with If-None-Match, only if it is at another version."""
-    item = {{ aw }}repository.get_item(session, item_id)
+    item = {{ aw }}repository.get_item(session, item_id{{ by }})
     if item is None:
         raise _not_found(item_id)
     tag = conditions.etag(item.version)
@@ -123,61 +146,83 @@ def _after(cursor: str) -> int:
 
 @router.put(
     "/{item_id}",
-{%- if cookiecutter.auth == "oidc" %}
-    dependencies=[auth.WRITE],
-{%- endif %}
     response_model=ItemRead,
     responses=error_responses(400, 404, 409, 413) | conditions.IF_MATCH | conditions.ETAG,
     openapi_extra=conditions.IF_MATCH_PARAMETER,
 )
 {{ async_ }}def replace_item(
-    item_id: ItemId, data: ItemReplace, session: SessionDep, request: Request, response: Response
+    item_id: ItemId,
+    data: ItemReplace,
+    session: SessionDep,
+{%- if oidc %}
+    caller: auth.Writer,
+{%- endif %}
+    request: Request,
+    response: Response,
 ) -> ItemRow:
     """Replace an item's content: fields left out are cleared. With If-Match, only if the item
     is still at a version it names."""
     versions = conditions.if_match(request)
-    item = {{ aw }}repository.update_item(session, item_id, data.model_dump(), versions=versions)
+    changes = data.model_dump()
+{%- if oidc %}
+    owner = caller.subject
+    item = {{ aw }}repository.update_item(session, item_id, changes, owner=owner, versions=versions)
+{%- else %}
+    item = {{ aw }}repository.update_item(session, item_id, changes, versions=versions)
+{%- endif %}
     if item is None:
-        {{ aw }}_refuse(session, item_id, versions)
+        {{ aw }}_refuse(session, item_id, versions{{ ", caller" if oidc }})
     response.headers["ETag"] = conditions.etag(item.version)
     return item
 
 
 @router.patch(
     "/{item_id}",
-{%- if cookiecutter.auth == "oidc" %}
-    dependencies=[auth.WRITE],
-{%- endif %}
     response_model=ItemRead,
     responses=error_responses(400, 404, 409, 413) | conditions.IF_MATCH | conditions.ETAG,
     openapi_extra=conditions.IF_MATCH_PARAMETER,
 )
 {{ async_ }}def update_item(
-    item_id: ItemId, data: ItemUpdate, session: SessionDep, request: Request, response: Response
+    item_id: ItemId,
+    data: ItemUpdate,
+    session: SessionDep,
+{%- if oidc %}
+    caller: auth.Writer,
+{%- endif %}
+    request: Request,
+    response: Response,
 ) -> ItemRow:
     """Change the fields given and leave the others as they are. With If-Match, only if the
     item is still at a version it names."""
     versions = conditions.if_match(request)
     changes = data.model_dump(exclude_unset=True)
+{%- if oidc %}
+    owner = caller.subject
+    item = {{ aw }}repository.update_item(session, item_id, changes, owner=owner, versions=versions)
+{%- else %}
     item = {{ aw }}repository.update_item(session, item_id, changes, versions=versions)
+{%- endif %}
     if item is None:
-        {{ aw }}_refuse(session, item_id, versions)
+        {{ aw }}_refuse(session, item_id, versions{{ ", caller" if oidc }})
     response.headers["ETag"] = conditions.etag(item.version)
     return item
 
 
 @router.delete(
     "/{item_id}",
-{%- if cookiecutter.auth == "oidc" %}
-    dependencies=[auth.WRITE],
-{%- endif %}
     status_code=status.HTTP_204_NO_CONTENT,
     responses=error_responses(400, 404) | conditions.IF_MATCH,
     openapi_extra=conditions.IF_MATCH_PARAMETER,
 )
+{%- if oidc %}
+{{ async_ }}def delete_item(
+    item_id: ItemId, session: SessionDep, caller: auth.Writer, request: Request
+) -> Response:
+{%- else %}
 {{ async_ }}def delete_item(item_id: ItemId, session: SessionDep, request: Request) -> Response:
+{%- endif %}
     """Delete an item. With If-Match, only if it is still at a version it names."""
     versions = conditions.if_match(request)
-    if not {{ aw }}repository.delete_item(session, item_id, versions=versions):
-        {{ aw }}_refuse(session, item_id, versions)
+    if not {{ aw }}repository.delete_item(session, item_id{{ by }}, versions=versions):
+        {{ aw }}_refuse(session, item_id, versions{{ ", caller" if oidc }})
     return Response(status_code=status.HTTP_204_NO_CONTENT)
