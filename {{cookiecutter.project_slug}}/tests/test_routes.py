@@ -7,6 +7,9 @@ from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
 
+{% if cookiecutter.auth == "oidc" -%}
+from {{ cookiecutter.package_name }}.auth import authenticated
+{% endif -%}
 from {{ cookiecutter.package_name }}.database import (
     ReadSessionDep,
     SessionDep,
@@ -50,3 +53,34 @@ def test_the_check_names_a_route_that_takes_both(settings: Settings) -> None:
     def copy_item(item_id: int, session: SessionDep, read: ReadSessionDep) -> None: ...
 
     assert routes_with_both_sessions(app) == ["POST /items/{item_id}/copy (copy_item)"]
+{%- if cookiecutter.auth == "oidc" %}
+
+
+# What anyone may call: the probes, the scrape, the docs' pages (the schema's is no APIRoute).
+OPEN = {"/health/live", "/health/ready", "/metrics", "/docs", "/redoc"}
+
+
+def unauthenticated_routes(app: FastAPI) -> list[str]:
+    """Each route that does not depend, however deep, on auth.authenticated: a route added
+    without `caller: auth.Reader` or `auth.Writer` answers anyone."""
+    return [
+        f"{', '.join(sorted(route.methods or ()))} {route.path} ({route.name})"
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        and route.path not in OPEN
+        and authenticated not in set(_calls(route.dependant))
+    ]
+
+
+def test_every_route_but_the_open_ones_needs_a_caller(settings: Settings) -> None:
+    app = create_app(settings.model_copy(update={"metrics_enabled": True}))
+
+    assert unauthenticated_routes(app) == [], (
+        "These routes answer anyone: give them `caller: auth.Reader` or `auth.Writer`"
+    )
+
+    @app.get("/items/{item_id}/open")
+    def open_to_anyone(item_id: int) -> None: ...
+
+    assert unauthenticated_routes(app) == ["GET /items/{item_id}/open (open_to_anyone)"]
+{%- endif %}
