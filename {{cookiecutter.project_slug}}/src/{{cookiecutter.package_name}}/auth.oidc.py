@@ -178,8 +178,10 @@ class Authenticator:
         """Who holds `token`, if the provider issued it for this service, and it is in date."""
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:  # not a JWT, or a header with a key id or `crit` it cannot use
+        except jwt.PyJWTError:  # not a JWT, or a header with a key id it cannot use
             raise invalid_token("The access token is not a JWT this service can read") from None
+        if "crit" in header:  # extensions it must understand (RFC 7515, 4.1.11): it knows none
+            raise invalid_token("The access token is not a JWT this service can read")
         algorithm = header.get("alg")
         if not isinstance(algorithm, str) or algorithm not in ASYMMETRIC:
             raise invalid_token("The access token's algorithm is not one this service accepts")
