@@ -104,6 +104,29 @@ async def test_health_and_the_docs_stay_open(client: AsyncClient, path: str) -> 
     assert (await client.get(path, headers={"Authorization": ""})).status_code == 200
 
 
+async def test_the_schema_asks_every_items_operation_for_a_bearer_token(
+    client: AsyncClient,
+) -> None:
+    """What the docs' Authorize button and generated clients go by."""
+    schema = (await client.get("/openapi.json")).json()
+    security = {
+        f"{method.upper()} {path}": operation.get("security")
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+    }
+
+    assert schema["components"]["securitySchemes"]["HTTPBearer"] | {"description": ""} == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "",
+    }
+    token: list[dict[str, list[str]]] = [{"HTTPBearer": []}]
+    assert security == {
+        f"{method} {path.replace('/1', '/{item_id}')}": token for method, path in ROUTES
+    } | {"GET /health/live": None, "GET /health/ready": None}
+
+
 async def test_another_scheme_is_no_token(client: AsyncClient) -> None:
     response = await client.get("/items", headers={"Authorization": "Basic YWxpY2U6c2VjcmV0"})
 

@@ -264,7 +264,9 @@ def invalid_token(detail: str) -> HTTPException:
     )
 
 
+# In the OpenAPI schema too: the docs' Authorize button takes a token for it.
 bearer = HTTPBearer(
+    bearerFormat="JWT",
     auto_error=False,
     description="An access token that OIDC_ISSUER issued for OIDC_AUDIENCE",
 )
