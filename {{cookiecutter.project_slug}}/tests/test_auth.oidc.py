@@ -18,6 +18,7 @@ import pytest
 from clients import authorization, client_for
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from fastapi import FastAPI
 from httpx2 import AsyncClient, Response
 from issuer import SCOPES, Issuer, Key, provider
 from item_requests import create
@@ -125,6 +126,35 @@ async def test_the_schema_asks_every_items_operation_for_a_bearer_token(
     assert security == {
         f"{method} {path.replace('/1', '/{item_id}')}": token for method, path in ROUTES
     } | {"GET /health/live": None, "GET /health/ready": None}
+
+
+async def test_with_a_docs_client_id_the_docs_sign_in_at_the_provider_with_pkce(
+    settings: Settings, app: FastAPI
+) -> None:
+    """OIDC_DOCS_CLIENT_ID: the schema names the provider (openIdConnect) beside the pasted
+    token, each operation with the scope it needs; Swagger UI is set for the authorization code
+    flow with PKCE, may connect to the provider and nowhere else, and has its redirect page."""
+    signing_in = settings.model_copy(update={"oidc_docs_client_id": "items-docs"})
+    async with client_for(create_app(signing_in, database=app.state.database)) as client:
+        schema = (await client.get("/openapi.json")).json()
+        docs = await client.get("/docs")
+        redirect = await client.get("/docs/oauth2-redirect")
+
+    assert schema["components"]["securitySchemes"]["OpenIdConnect"] == {
+        "type": "openIdConnect",
+        "openIdConnectUrl": f"{provider().url}/.well-known/openid-configuration",
+    }
+    items = schema["paths"]["/items"]
+    assert items["get"]["security"] == [{"HTTPBearer": []}, {"OpenIdConnect": ["items:read"]}]
+    assert items["post"]["security"] == [{"HTTPBearer": []}, {"OpenIdConnect": ["items:write"]}]
+    assert '"clientId": "items-docs"' in docs.text
+    assert '"usePkceWithAuthorizationCodeGrant": true' in docs.text
+    assert '"scopes": "openid items:read items:write"' in docs.text
+    assert "oauth2RedirectUrl: window.location.origin + '/docs/oauth2-redirect'" in docs.text
+    policy = docs.headers["content-security-policy"]
+    assert policy.endswith(f"; connect-src 'self' {provider().url}")
+    assert redirect.status_code == 200
+    assert "oauth2" in redirect.text
 
 
 async def test_another_scheme_is_no_token(client: AsyncClient) -> None:

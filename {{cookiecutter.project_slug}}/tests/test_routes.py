@@ -57,7 +57,7 @@ def test_the_check_names_a_route_that_takes_both(settings: Settings) -> None:
 
 
 # What anyone may call: the probes, the scrape, the docs' pages (the schema's is no APIRoute).
-OPEN = {"/health/live", "/health/ready", "/metrics", "/docs", "/redoc"}
+OPEN = {"/health/live", "/health/ready", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
 def unauthenticated_routes(app: FastAPI) -> list[str]:

@@ -124,7 +124,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         )
     app.include_router(items.router)
     app.include_router(health.router)
+{%- if cookiecutter.auth == "oidc" %}
+    if settings.oidc_docs_client_id:
+        auth.document_sign_in(app, settings)
+    install_docs(app, settings)
+{%- else %}
     install_docs(app)
+{%- endif %}
     return app
 
 

@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     # The least seconds between two fetches of the provider's keys for tokens signed with a
     # key it had not published: a new key is in use within this long of its first token.
     oidc_keys_refetch_interval: float = Field(default=30.0, gt=0, le=60)
+    # The client id, at the provider, of the API docs' page (a public client, allowed the
+    # redirect to /docs/oauth2-redirect): its Authorize button then signs in at the provider
+    # (the authorization code flow, with PKCE). Empty: the button takes a pasted token only.
+    oidc_docs_client_id: str = ""
 {%- endif %}
 {%- if sqlite %}
 
