@@ -251,6 +251,10 @@ BAD_TOKENS: dict[str, tuple[Callable[[], str], str]] = {
         lambda: provider().token(sub=""),
         "The access token names no subject",
     ),
+    "a subject over 255 characters": (
+        lambda: provider().token(sub="x" * 256),
+        "The access token's subject is over 255 characters",
+    ),
 }
 
 

@@ -16,6 +16,7 @@ import jwt
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from .models import SUBJECT_MAX_LENGTH
 from .settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -213,6 +214,8 @@ class Authenticator:
             raise invalid_token(_why(error)) from None
         if not isinstance(claims["sub"], str) or not claims["sub"]:
             raise invalid_token("The access token names no subject")
+        if len(claims["sub"]) > SUBJECT_MAX_LENGTH:  # OpenID Connect's bound, and the column's
+            raise invalid_token("The access token's subject is over 255 characters")
         return Caller(subject=claims["sub"], scopes=granted(claims))
 
 
