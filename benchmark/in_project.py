@@ -6,6 +6,9 @@ layer under the service. (The project's own command seeds its database.)
     python in_project.py round-trips PACKAGE
     python in_project.py calls PACKAGE
     python in_project.py layers PACKAGE ITEMS
+
+Its requests send the headers in BENCH_HEADERS (JSON: a token, with auth=oidc); BENCH_OWNER
+names the owner of the items that `layers` reads, where items have one.
 """
 
 import asyncio
@@ -36,6 +39,9 @@ ENDPOINTS = [
     ("PATCH /items/{id}", "PATCH", "/items/{id}", {"description": "Counted"}),
 ]
 
+
+HEADERS: dict[str, str] = json.loads(os.environ.get("BENCH_HEADERS") or "{}")
+OWNER = {"owner": os.environ["BENCH_OWNER"]} if "BENCH_OWNER" in os.environ else {}
 
 TRACED = re.compile(r"^F\t\d+\t((?:Query|Sync)\b.*)$", re.MULTILINE)
 
@@ -91,7 +97,7 @@ def round_trips(package: str, repeat: int = 20) -> dict[str, Any]:
 
     app = importlib.import_module(f"{package}.main").create_app()
     counts: dict[str, Any] = {}
-    with TestClient(app) as client:
+    with TestClient(app, headers=HEADERS) as client:
         item_id = client.post("/items", json={"title": "Counted"}).json()["id"]
         for name, method, path, body in ENDPOINTS:
             url = path.replace("{id}", str(item_id)).replace("{cursor}", cursor(package, 1))
@@ -121,7 +127,7 @@ def calls(package: str, repeat: int = 50) -> dict[str, float]:
     threading.setprofile(count)  # every thread started from here on: the server's, not ours
     app = importlib.import_module(f"{package}.main").create_app()
     counts: dict[str, float] = {}
-    with TestClient(app) as client:
+    with TestClient(app, headers=HEADERS) as client:
         item_id = client.post("/items", json={"title": "Counted"}).json()["id"]
         for name, method, path, body in ENDPOINTS:
             url = path.replace("{id}", str(item_id)).replace("{cursor}", cursor(package, 1))
@@ -198,7 +204,10 @@ def layers(package: str, items: int, reads: int = LAYERS_READS) -> dict[str, flo
     async def through_sqlalchemy() -> None:
         async with database.open_database(settings) as opened:
             sessions = opened.read_session_factory
-            engine, parameters = sessions.kw["bind"], {"item_id": 0}
+            engine = sessions.kw["bind"]
+            parameters = {"item_id": 0}
+            if OWNER:  # the repository's statements name the owner apart from the column
+                parameters["owned_by"] = OWNER["owner"]
             with timed("engine"):
                 for parameters["item_id"] in ids:
                     if isinstance(engine, Engine):
@@ -211,10 +220,10 @@ def layers(package: str, items: int, reads: int = LAYERS_READS) -> dict[str, flo
                 for item_id in ids:
                     if isinstance(engine, Engine):
                         with sessions() as session:
-                            repository.get_item(session, item_id)
+                            repository.get_item(session, item_id, **OWNER)
                     else:
                         async with sessions() as session:
-                            await repository.get_item(session, item_id)
+                            await repository.get_item(session, item_id, **OWNER)
 
     asyncio.run(driver_alone())
     asyncio.run(through_sqlalchemy())

@@ -52,11 +52,14 @@ def saturate(
     endpoint: Endpoint,
     seconds: int,
     env: dict[str, str],
+    headers: dict[str, str],
     connections: int = CONNECTIONS,
 ) -> Sample:
-    """Requests per second, and latency, with `connections` requests always in flight; `env`
-    gives the wrk scripts the number of items (BENCH_ITEMS) and the deep page (BENCH_DEEP)."""
+    """Requests per second, and latency, with `connections` requests always in flight, each
+    with `headers`; `env` gives the wrk scripts the number of items (BENCH_ITEMS) and the deep
+    page (BENCH_DEEP)."""
     command = ["taskset", "-c", LOAD_CORE, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s"]
+    command += [f"-H{name}: {value}" for name, value in headers.items()]
     command += ["--latency", "-s", str(SCRIPTS / endpoint.script), base]
     out = subprocess.run(
         command, capture_output=True, text=True, check=True, env=os.environ | env
@@ -77,10 +80,19 @@ def saturate(
 
 
 def at_rate(
-    base: str, endpoint: Endpoint, rate: float, seconds: int, deep: str, workers: int = 8
+    base: str,
+    endpoint: Endpoint,
+    rate: float,
+    seconds: int,
+    deep: str,
+    headers: dict[str, str],
+    workers: int = 8,
 ) -> Sample:
-    """Latency at a fixed rate of `rate` requests per second (hey's -q is per worker)."""
+    """Latency at a fixed rate of `rate` requests per second (hey's -q is per worker), each
+    request with `headers`."""
     command = ["taskset", "-c", LOAD_CORE, "hey", "-z", f"{seconds}s", "-c", str(workers)]
+    for name, value in headers.items():
+        command += ["-H", f"{name}: {value}"]
     command += ["-q", f"{max(rate / workers, 1):.1f}", "-m", endpoint.method]
     if endpoint.body:
         command += ["-T", "application/json", "-d", endpoint.body]

