@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import jwt
 import pytest
 from clients import authorization, client_for
 from cryptography.hazmat.primitives import hashes, serialization
@@ -533,6 +534,43 @@ async def test_a_key_the_provider_withdrew_is_dropped_once_the_keys_are_old(
 
     statuses = [answer.status_code for answer in (first, stale, withdrawn, new)]
     assert statuses == [200, 200, 401, 200]
+
+
+async def test_a_token_is_checked_once_then_kept_a_bounded_while(
+    serve: Serve, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token that passed is not checked again (its signature is most of a read's CPU), but
+    the service keeps no more than VERIFIED_TOKENS of them, the oldest going first."""
+    monkeypatch.setattr(auth, "VERIFIED_TOKENS", 3)
+    decode, checked = jwt.decode, []
+
+    def counted(token: str, *args: Any, **kwargs: Any) -> Any:
+        checked.append(token)
+        return decode(token, *args, **kwargs)
+
+    monkeypatch.setattr(jwt, "decode", counted)
+    with Issuer() as issuer:
+        tokens = [issuer.token() for _ in range(4)]
+        sent = [0, 0, 1, 2, 0, 3, 0, 3]  # the fourth pushes the first out
+        async with serve(issuer) as client:
+            answers = [await client.get("/items", headers=bearer(tokens[n])) for n in sent]
+
+    assert [answer.status_code for answer in answers] == [200] * len(sent)
+    assert checked == [tokens[n] for n in (0, 1, 2, 3, 0)]
+
+
+async def test_a_token_taken_before_is_refused_once_it_expires(serve: Serve) -> None:
+    with Issuer() as issuer:
+        async with serve(issuer, oidc_leeway=0) as client:
+            expires = int(time.time()) + 2
+            token = bearer(issuer.token(exp=expires))
+            taken = await client.get("/items", headers=token)
+            await asyncio.sleep(expires - time.time() + 0.1)
+            refused = await client.get("/items", headers=token)
+
+    assert taken.status_code == 200
+    assert refused.status_code == 401
+    assert refused.json()["detail"] == "The access token has expired"
 
 
 async def test_the_service_will_not_start_without_its_provider(settings: Settings) -> None:

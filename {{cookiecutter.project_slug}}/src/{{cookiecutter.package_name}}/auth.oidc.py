@@ -34,6 +34,10 @@ FETCH_TIMEOUT = 5.0
 MAX_DOCUMENT = 1_048_576
 # A token's `typ`, where it has one: an access token's (RFC 9068), or a plain JWT's.
 ACCESS_TOKEN_TYPES = frozenset({"at+jwt", "application/at+jwt", "jwt"})
+# How many tokens that passed every check are kept, until they expire, so that the next request
+# with one is not checked again: a client sends the same token for as long as it lasts, and the
+# check costs about as much CPU as the rest of a read (docs/auth.md). The oldest go first.
+VERIFIED_TOKENS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,16 +82,23 @@ class IssuerKeys:
         self._tls = httpx2.create_ssl_context()
 
     async def get(self, kid: str | None) -> jwt.PyJWK | None:
-        """The key with id `kid` (None: the token names none, and the provider has one key)."""
-        key = self._find(kid)
+        """The key with id `kid` (None: the token names none, and the provider has one key),
+        fetched again if it is not among those fetched before."""
+        key = self.known(kid)
         if key is not None:
-            if time.monotonic() - self._fetched >= self.max_age:
-                self._refresh_soon()  # this request goes on with the key it has
             return key
         await self._refresh()
         if not math.isfinite(self._fetched):
             raise ProviderUnreachableError
         return self._find(kid)
+
+    def known(self, kid: str | None) -> jwt.PyJWK | None:
+        """The key with id `kid` among those fetched before, if it is; once they are `max_age`
+        old, they are fetched again in the background, and this request goes on with them."""
+        key = self._find(kid)
+        if key is not None and time.monotonic() - self._fetched >= self.max_age:
+            self._refresh_soon()
+        return key
 
     def _refresh_soon(self) -> None:
         if self._refreshing is None or self._refreshing.done():
@@ -174,9 +185,19 @@ class Authenticator:
             "write": settings.oidc_write_scope,
         }
         self.keys = IssuerKeys(self.issuer, refetch_interval=settings.oidc_keys_refetch_interval)
+        # Tokens that passed: who holds each, until when (time.time()), and with which key.
+        self._verified: dict[str, tuple[Caller, float, str | None, jwt.PyJWK]] = {}
 
     async def caller(self, token: str) -> Caller:
         """Who holds `token`, if the provider issued it for this service, and it is in date."""
+        verified = self._verified.get(token)
+        if verified is not None:
+            caller, expires, kid, signer = verified
+            # Still in date, and its key still the one the provider publishes under its id: a
+            # key withdrawn at the last fetch takes the tokens it signed with it.
+            if time.time() < expires and self.keys.known(kid) is signer:
+                return caller
+            del self._verified[token]
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:  # not a JWT, or a header with a key id it cannot use
@@ -216,7 +237,13 @@ class Authenticator:
             raise invalid_token("The access token names no subject")
         if len(claims["sub"]) > SUBJECT_MAX_LENGTH:  # OpenID Connect's bound, and the column's
             raise invalid_token("The access token's subject is over 255 characters")
-        return Caller(subject=claims["sub"], scopes=granted(claims))
+        caller = Caller(subject=claims["sub"], scopes=granted(claims))
+        if len(self._verified) >= VERIFIED_TOKENS:
+            del self._verified[next(iter(self._verified))]  # the oldest
+        # Valid while `exp` is not more than the leeway past, as PyJWT checks it (in whole seconds).
+        expires = int(claims["exp"]) + self.leeway
+        self._verified[token] = (caller, expires, header.get("kid"), key)
+        return caller
 
 
 def require_provider(settings: Settings) -> None:
