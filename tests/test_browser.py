@@ -1,7 +1,8 @@
 """The default project served as its README says, in a real browser: headless Chromium, driven
 by Playwright. The API docs render with nothing loaded from another host; a page of an
 allowed origin calls the API across origins (a preflight, then reads Link), another cannot.
-Screenshots of the docs are kept in artifacts/browser/."""
+With auth=oidc, the docs' Authorize button signs in at the provider, and the docs call the API
+with its token. Screenshots of the docs are kept in artifacts/browser/."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ import pytest
 from playwright.sync_api import Browser, Route, sync_playwright
 from playwright.sync_api import Request as PlaywrightRequest
 
-from .baking import COMBINATIONS, TEMPLATE, Project
+from .baking import COMBINATIONS, TEMPLATE, VARIANTS, Project
 from .conftest import combination_params, rendered
+from .test_auth import provider
 from .test_variants import migrated_database
 
 pytestmark = pytest.mark.slow
@@ -189,3 +191,78 @@ def test_a_page_of_an_allowed_origin_calls_the_api_and_reads_link_another_cannot
     assert other == {"error": "TypeError"}  # the browser refused: "Failed to fetch"
     assert json.loads(urlopen(f"{api}/items/1").read())["title"] == "Changed by page 0"
     assert log.read_text().count("PATCH /items/1") == 1  # the other's was never sent
+
+
+OIDC = [variant for variant in VARIANTS if variant.get("auth") == "oidc"]
+
+
+@pytest.fixture(params=combination_params(OIDC[:1]))
+def signing_in(
+    request: pytest.FixtureRequest,
+    projects: dict[str, Project],
+    workdir: Path,
+    tmp_path: Path,
+) -> Iterator[str]:
+    """A project with auth=oidc served against the provider its docs/auth.md starts, with the
+    docs' sign-in on (OIDC_DOCS_CLIENT_ID); its base URL, by `HOST`."""
+    project = rendered(request.param, projects, workdir)
+    env = migrated_database(project, tmp_path, request) | {"OIDC_DOCS_CLIENT_ID": "items-docs"}
+    with (
+        provider(project, tmp_path / "issuer.log") as settings,
+        project.serving(env | settings, tmp_path / "server.log") as base,
+    ):
+        yield base.replace("127.0.0.1", HOST)
+
+
+def test_the_docs_sign_in_at_the_provider_with_pkce_and_call_the_api_with_its_token(
+    browser: Browser, signing_in: str
+) -> None:
+    """Authorize, in the provider's section: the provider's sign-in page opens, and once signed
+    in the docs hold a token, fetched with the code and its PKCE verifier; "Try it out" sends
+    it, and the API answers 200 where it answers 401 without."""
+    page = browser.new_page()
+    exchanged: list[str] = []  # what the page sent to the token endpoint
+
+    def to_the_token_endpoint(request: PlaywrightRequest) -> None:
+        if request.url.endswith("/token"):
+            exchanged.append(request.post_data or "")
+
+    page.on("request", to_the_token_endpoint)
+    page.goto(signing_in + "/docs")
+    listed = "#operations-items-list_items"
+    page.click(f"{listed} .opblock-summary")
+    page.click(f"{listed} .try-out__btn")
+    page.click(f"{listed} .execute")
+    status = page.locator(f"{listed} .live-responses-table .response .response-col_status")
+    unauthorized = status.inner_text().strip()
+
+    page.click(".auth-wrapper .authorize")
+    flow = "OpenIdConnect (OAuth2, authorization_code with PKCE)"
+    scheme = page.locator(".auth-container", has_text=flow)
+    client_id = scheme.locator("#client_id_authorization_code").input_value()
+    with page.expect_popup() as opened:
+        scheme.locator("button.authorize").click()
+    sign_in = opened.value
+    sign_in.wait_for_load_state()
+    sign_in_page = sign_in.url
+    sign_in.fill("input[name=subject]", "carol")
+    sign_in.click("button")
+    scheme.locator("h6", has_text="Authorized").wait_for(timeout=15_000)  # signed in
+    page.click(".auth-btn-wrapper .btn-done")
+    page.click(f"{listed} .execute")
+    page.wait_for_function(
+        "selector => !document.querySelector(selector).innerText.startsWith('401')",
+        arg=f"{listed} .live-responses-table .response .response-col_status",
+    )
+    authorized = status.inner_text().strip()
+    page.close()
+
+    assert unauthorized.startswith("401")
+    assert client_id == "items-docs"  # OIDC_DOCS_CLIENT_ID
+    assert "/authorize?response_type=code&" in sign_in_page
+    assert "items%3Aread%20items%3Awrite" in sign_in_page  # the scopes the schema names
+    assert "code_challenge_method=S256" in sign_in_page
+    assert len(exchanged) == 1
+    assert "grant_type=authorization_code" in exchanged[0]
+    assert "code_verifier=" in exchanged[0]
+    assert authorized.startswith("200")

@@ -1,7 +1,8 @@
 """An OpenID provider on loopback, for the tests and for trying the service on one's machine: it
 publishes a discovery document and its signing keys, and issues access tokens, JWTs as RFC 9068
-describes them, to whoever asks, for any subject and scopes. It authenticates no one: never
-point a service in production at it.
+describes them, to whoever asks, for any subject and scopes: at its token endpoint, or through
+its sign-in page (the authorization code flow with PKCE, as the docs' Authorize button runs
+it). It authenticates no one: never point a service in production at it.
 
     uv run python tests/issuer.py [--port 9400] [--audience my-items-service]
 
@@ -9,7 +10,11 @@ serves it and prints the settings that point the service at it, and a curl comma
 """
 
 import argparse
+import base64
+import hashlib
+import html
 import json
+import secrets
 import threading
 import time
 import uuid
@@ -18,7 +23,7 @@ from dataclasses import dataclass
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -65,6 +70,7 @@ class Issuer:
         self.trickle = False
         self.padding = 0
         self.served: Counter[str] = Counter()
+        self._codes: dict[str, dict[str, str]] = {}  # authorization codes, not yet redeemed
         self._server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -110,6 +116,10 @@ class Issuer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
+                path, _, query = self.path.partition("?")
+                if path == "/authorize":
+                    self._page(issuer.sign_in_page(_form(query)))
+                    return
                 documents = {
                     "/.well-known/openid-configuration": issuer.discovery,
                     "/jwks": issuer.key_set,
@@ -117,21 +127,46 @@ class Issuer:
                 self._answer(documents.get(self.path))
 
             def do_POST(self) -> None:
-                """The token endpoint: `subject` and `scope` in the form (RFC 6749's client
-                credentials grant, with the subject chosen by whoever asks)."""
                 length = int(self.headers.get("Content-Length") or 0)
-                form = {k: v[-1] for k, v in parse_qs(self.rfile.read(length).decode()).items()}
-                token = issuer.token(form.get("subject", "alice"), form.get("scope", SCOPES))
-                answer = {"access_token": token, "token_type": "Bearer", "expires_in": 3600}
-                self._answer((lambda: answer) if self.path == "/token" else None)
+                form = _form(self.rfile.read(length).decode())
+                if self.path == "/authorize":  # the sign-in page's form: back to the client
+                    self.send_response(303)
+                    self.send_header("Location", issuer.authorized(form))
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif self.path == "/token":
+                    self._answer(lambda: issuer.token_response(form))
+                else:
+                    self._answer(None)
+
+            def do_OPTIONS(self) -> None:
+                """A browser's preflight: any page may fetch the discovery document, the keys
+                and tokens, as providers let the pages of their clients."""
+                self.send_response(204)
+                self.send_header("Access-Control-Allow-Origin", "*")
+                self.send_header("Access-Control-Allow-Methods", "GET, POST")
+                self.send_header("Access-Control-Allow-Headers", "*")
+                self.end_headers()
+
+            def _page(self, page: str) -> None:
+                body = page.encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def _answer(self, document: Any) -> None:
                 issuer.served[self.path] += 1
                 time.sleep(issuer.delay)
                 status = 503 if issuer.down else 200 if document else 404
-                body = json.dumps(document() if status == 200 else {}).encode()
+                try:
+                    body = json.dumps(document() if status == 200 else {}).encode()
+                except ValueError as refused:  # a token request it refuses (RFC 6749, 5.2)
+                    status, body = 400, json.dumps({"error": str(refused)}).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
+                self.send_header("Access-Control-Allow-Origin", "*")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 parts = [body[n : n + 1] for n in range(len(body))] if issuer.trickle else [body]
@@ -148,6 +183,50 @@ class Issuer:
 
         return Handler
 
+    def token_response(self, form: dict[str, str]) -> dict[str, Any]:
+        """The token endpoint's answer: for the code of a sign-in (the authorization code
+        grant, its PKCE verifier checked), or for `subject` and `scope` in the form (as the
+        client credentials grant, with the subject chosen by whoever asks)."""
+        if form.get("grant_type") == "authorization_code":
+            signed_in = self._codes.pop(form.get("code", ""), None)
+            verifier = form.get("code_verifier", "").encode()
+            challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
+            if (
+                signed_in is None
+                or signed_in["redirect_uri"] != form.get("redirect_uri")
+                or signed_in["code_challenge"].encode() != challenge
+            ):
+                raise ValueError("invalid_grant")
+            form = signed_in
+        token = self.token(form.get("subject", "alice"), form.get("scope", SCOPES))
+        return {"access_token": token, "token_type": "Bearer", "expires_in": 3600}
+
+    def sign_in_page(self, request: dict[str, str]) -> str:
+        """The page a client sends its user to (RFC 6749, 4.1.1, with PKCE's S256 challenge):
+        a form that asks whom to sign in as, and carries the request on."""
+        if request.get("response_type") != "code" or request.get("code_challenge_method") != "S256":
+            return "<!doctype html><title>Refused</title><p>Only the code flow with PKCE (S256)."
+        carried = ("redirect_uri", "state", "scope", "code_challenge")
+        fields = "".join(
+            f'<input type="hidden" name="{name}" value="{html.escape(request.get(name, ""))}">'
+            for name in carried
+        )
+        return (
+            "<!doctype html><title>Sign in</title>"
+            f'<form method="post" action="/authorize">{fields}'
+            '<label>Sign in as <input name="subject" value="alice"></label>'
+            f"<p>Scopes: {html.escape(request.get('scope', ''))}</p>"
+            "<button>Sign in</button></form>"
+        )
+
+    def authorized(self, form: dict[str, str]) -> str:
+        """Where the browser goes once signed in: back to the client, with a code."""
+        code = secrets.token_urlsafe(16)
+        self._codes[code] = form
+        back = {"code": code, "state": form.get("state", "")}
+        redirect_uri = form.get("redirect_uri", "")
+        return f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(back)}"
+
     def key_set(self) -> dict[str, Any]:
         keys = {"keys": [key.jwk() for key in self.published]}
         return keys | {"padding": "x" * self.padding} if self.padding else keys
@@ -156,10 +235,18 @@ class Issuer:
         return {
             "issuer": self.url,
             "jwks_uri": f"{self.url}/jwks",
+            "authorization_endpoint": f"{self.url}/authorize",
             "token_endpoint": f"{self.url}/token",
-            "grant_types_supported": ["client_credentials"],
+            "grant_types_supported": ["authorization_code", "client_credentials"],
+            "response_types_supported": ["code"],
+            "code_challenge_methods_supported": ["S256"],
+            "scopes_supported": SCOPES.split(),
             "id_token_signing_alg_values_supported": [key.algorithm for key in self.published],
         }
+
+
+def _form(encoded: str) -> dict[str, str]:
+    return {name: values[-1] for name, values in parse_qs(encoded).items()}
 
 
 @cache
