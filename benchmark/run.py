@@ -261,11 +261,14 @@ def provider(variant: Variant, algorithm: str) -> Iterator[str]:
     """The project's own OpenID provider (tests/issuer.py), on the load's core, signing with
     `algorithm`: its URL."""
     command = ["taskset", "-c", LOAD_CORE, str(variant.project / ".venv" / "bin" / "python")]
-    command += ["tests/issuer.py", "--port", "8099", "--algorithm", algorithm]
+    command += ["tests/issuer.py", "--port", "0", "--algorithm", algorithm]
     issuer = subprocess.Popen(command, cwd=variant.project, stdout=subprocess.PIPE, text=True)
     try:
         assert issuer.stdout
-        settings = dict(pair.split("=", 1) for pair in issuer.stdout.readline().split())
+        printed = issuer.stdout.readline()  # its settings, once it serves (or nothing: it failed)
+        if not printed.startswith("OIDC_ISSUER="):
+            raise RuntimeError(f"the provider did not start: {' '.join(command)}")
+        settings = dict(pair.split("=", 1) for pair in printed.split())
         yield settings["OIDC_ISSUER"]
     finally:
         issuer.terminate()

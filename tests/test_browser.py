@@ -6,6 +6,7 @@ with its token. Screenshots of the docs are kept in artifacts/browser/."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -246,7 +247,10 @@ def test_the_docs_sign_in_at_the_provider_with_pkce_and_call_the_api_with_its_to
     sign_in.wait_for_load_state()
     sign_in_page = sign_in.url
     sign_in.fill("input[name=subject]", "carol")
-    sign_in.click("button")
+    with page.expect_response(lambda response: response.url.endswith("/token")) as issued:
+        sign_in.click("button")
+    payload = issued.value.json()["access_token"].split(".")[1]
+    subject = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
     scheme.locator("h6", has_text="Authorized").wait_for(timeout=15_000)  # signed in
     page.click(".auth-btn-wrapper .btn-done")
     page.click(f"{listed} .execute")
@@ -263,6 +267,7 @@ def test_the_docs_sign_in_at_the_provider_with_pkce_and_call_the_api_with_its_to
     assert "items%3Aread%20items%3Awrite" in sign_in_page  # the scopes the schema names
     assert "code_challenge_method=S256" in sign_in_page
     assert len(exchanged) == 1
+    assert subject == "carol"  # whom the sign-in page signed in
     assert "grant_type=authorization_code" in exchanged[0]
     assert "code_verifier=" in exchanged[0]
     assert authorized.startswith("200")

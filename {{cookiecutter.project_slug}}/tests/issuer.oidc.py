@@ -14,6 +14,7 @@ import base64
 import hashlib
 import html
 import json
+import re
 import secrets
 import threading
 import time
@@ -130,8 +131,10 @@ class Issuer:
                 length = int(self.headers.get("Content-Length") or 0)
                 form = _form(self.rfile.read(length).decode())
                 if self.path == "/authorize":  # the sign-in page's form: back to the client
-                    self.send_response(303)
-                    self.send_header("Location", issuer.authorized(form))
+                    back = issuer.authorized(form)
+                    self.send_response(303 if back else 400)
+                    if back:
+                        self.send_header("Location", back)
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                 elif self.path == "/token":
@@ -188,13 +191,13 @@ class Issuer:
         grant, its PKCE verifier checked), or for `subject` and `scope` in the form (as the
         client credentials grant, with the subject chosen by whoever asks)."""
         if form.get("grant_type") == "authorization_code":
-            signed_in = self._codes.pop(form.get("code", ""), None)
+            signed_in = self._codes.pop(form.get("code", ""), {})
             verifier = form.get("code_verifier", "").encode()
             challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier).digest()).rstrip(b"=")
             if (
-                signed_in is None
-                or signed_in["redirect_uri"] != form.get("redirect_uri")
-                or signed_in["code_challenge"].encode() != challenge
+                not signed_in
+                or signed_in.get("redirect_uri") != form.get("redirect_uri")
+                or signed_in.get("code_challenge", "").encode() != challenge
             ):
                 raise ValueError("invalid_grant")
             form = signed_in
@@ -219,12 +222,15 @@ class Issuer:
             "<button>Sign in</button></form>"
         )
 
-    def authorized(self, form: dict[str, str]) -> str:
-        """Where the browser goes once signed in: back to the client, with a code."""
+    def authorized(self, form: dict[str, str]) -> str | None:
+        """Where the browser goes once signed in: back to the client, with a code; None for a
+        form without a subject, or without an http(s) address to go back to."""
+        redirect_uri = form.get("redirect_uri", "")
+        if not form.get("subject") or not re.fullmatch(r"https?://[^\s]+", redirect_uri):
+            return None
         code = secrets.token_urlsafe(16)
         self._codes[code] = form
         back = {"code": code, "state": form.get("state", "")}
-        redirect_uri = form.get("redirect_uri", "")
         return f"{redirect_uri}{'&' if '?' in redirect_uri else '?'}{urlencode(back)}"
 
     def key_set(self) -> dict[str, Any]:
@@ -246,7 +252,7 @@ class Issuer:
 
 
 def _form(encoded: str) -> dict[str, str]:
-    return {name: values[-1] for name, values in parse_qs(encoded).items()}
+    return {name: values[-1] for name, values in parse_qs(encoded, keep_blank_values=True).items()}
 
 
 @cache
@@ -264,7 +270,7 @@ def main() -> None:
     arguments = parser.parse_args()
     with Issuer(arguments.port, arguments.audience, arguments.algorithm) as issuer:
         print(f"OIDC_ISSUER={issuer.url} OIDC_AUDIENCE={issuer.audience}")
-        print(f"curl -s -d subject=alice -d 'scope={SCOPES}' {issuer.url}/token")
+        print(f"curl -s -d subject=alice -d 'scope={SCOPES}' {issuer.url}/token", flush=True)
         threading.Event().wait()
 
 

@@ -512,16 +512,21 @@ async def test_a_fetch_is_bounded_in_time_and_size_whatever_the_provider_sends(
     assert "could not be fetched (ValueError: a document over 1,048,576 bytes)" in caplog.text
 
 
+@pytest.mark.parametrize("new_key_id", ["its own", "the old key's"])
 async def test_a_key_the_provider_withdrew_is_dropped_once_the_keys_are_old(
-    serve: Serve,
+    serve: Serve, new_key_id: str
 ) -> None:
     """Keys older than their age bound are fetched again in the background, while requests go
-    on with them; the next requests see what the provider publishes now."""
+    on with them; the next requests see what the provider publishes now, and a token taken
+    before with the withdrawn key is refused, whatever id the new key has."""
     with Issuer() as issuer:
         old = bearer(issuer.token())
+        new = Key.make("ES256")
+        if new_key_id == "the old key's":
+            new = Key(issuer.published[0].algorithm, Key.make().private, issuer.published[0].kid)
         async with serve(issuer, keys_max_age=0.2, oidc_keys_refetch_interval=0.1) as client:
             first = await client.get("/items", headers=old)
-            issuer.published = [Key.make("ES256")]  # the old key withdrawn
+            issuer.published = [new]  # the old key withdrawn
             await asyncio.sleep(0.3)
             stale = await client.get("/items", headers=old)  # and a fetch begins, behind it
             for _ in range(50):
@@ -530,16 +535,16 @@ async def test_a_key_the_provider_withdrew_is_dropped_once_the_keys_are_old(
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.1)
             withdrawn = await client.get("/items", headers=old)
-            new = await client.get("/items", headers=bearer(issuer.token()))
+            renewed = await client.get("/items", headers=bearer(issuer.token()))
 
-    statuses = [answer.status_code for answer in (first, stale, withdrawn, new)]
+    statuses = [answer.status_code for answer in (first, stale, withdrawn, renewed)]
     assert statuses == [200, 200, 401, 200]
 
 
 async def test_a_token_is_checked_once_then_kept_a_bounded_while(
     serve: Serve, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A token that passed is not checked again (its signature is most of a read's CPU), but
+    """A token that passed is not checked again (a signature costs a third of a read's CPU), but
     the service keeps no more than VERIFIED_TOKENS of them, the oldest going first."""
     monkeypatch.setattr(auth, "VERIFIED_TOKENS", 3)
     decode, checked = jwt.decode, []
@@ -559,13 +564,15 @@ async def test_a_token_is_checked_once_then_kept_a_bounded_while(
     assert checked == [tokens[n] for n in (0, 1, 2, 3, 0)]
 
 
-async def test_a_token_taken_before_is_refused_once_it_expires(serve: Serve) -> None:
+async def test_a_token_taken_before_is_refused_once_past_its_expiry_and_the_leeway(
+    serve: Serve,
+) -> None:
     with Issuer() as issuer:
-        async with serve(issuer, oidc_leeway=0) as client:
+        async with serve(issuer, oidc_leeway=1) as client:
             expires = int(time.time()) + 2
             token = bearer(issuer.token(exp=expires))
             taken = await client.get("/items", headers=token)
-            await asyncio.sleep(expires - time.time() + 0.1)
+            await asyncio.sleep(expires + 1 - time.time() + 0.1)
             refused = await client.get("/items", headers=token)
 
     assert taken.status_code == 200
