@@ -116,6 +116,29 @@ def test_the_first_install_writes_a_lock_that_ci_and_the_image_keep_to(project: 
     workflow = load_yaml(project.path / ".github" / "workflows" / "ci.yml")
     oldest = workflow["jobs"]["check"]["strategy"]["matrix"]["python-version"][0]
     assert (project.path / ".python-version").read_text() == f"{oldest}\n"
+    # The image runs the Python the tests run on first, with a uv whose minor version the
+    # build backend's range allows.
+    assert [arguments for op, arguments in instructions if op == "FROM"] == [
+        f"python:{oldest}-slim AS build",
+        f"python:{oldest}-slim",
+    ]
+    uv = re.search(
+        r"--from=ghcr\.io/astral-sh/uv:0\.(\d+) ", project.path.joinpath("Dockerfile").read_text()
+    )
+    pyproject = tomllib.loads((project.path / "pyproject.toml").read_text())
+    backend = re.fullmatch(
+        r"uv_build>=0\.(\d+),<0\.(\d+)", pyproject["build-system"]["requires"][0]
+    )
+    assert uv
+    assert backend
+    assert int(backend[1]) <= int(uv[1]) < int(backend[2])
+
+
+def test_dependabot_keeps_every_pin_current(project: Project) -> None:
+    config = project.path / ".github" / "dependabot.yml"
+    tool("check-jsonschema", "--builtin-schema", "vendor.dependabot", config)
+    ecosystems = {update["package-ecosystem"] for update in load_yaml(config)["updates"]}
+    assert ecosystems == {"uv", "docker", "docker-compose", "github-actions"}
 
 
 def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
