@@ -316,7 +316,8 @@ def answers(url: str, headers: dict[str, str]) -> bool:
 def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
     project = variant.baseline if app == "baseline" and variant.baseline else variant.project
     database, session = variant.combination["database"], variant.combination["session"]
-    env = variant.env_of(project)
+    # The service's apps on its database (its own, with auth=oidc); the others on the shared one.
+    env = variant.env | variant.own_env if app in ("service", "pooled", "lag") else variant.env
     if app in ("service", "pooled", "baseline"):
         module = f"{variant.package}.main:app"
     elif app == "ceiling":  # the database's, whatever the project's driver
@@ -330,8 +331,6 @@ def serving(variant: Variant, app: str, port: int) -> Iterator[str]:
     command = ["taskset", "-c", SERVICE_CORE, str(project / ".venv" / "bin" / "uvicorn")]
     command += [module, "--port", str(port), "--no-access-log", "--log-level", "warning"]
     command += ["--app-dir", str(HERE / "apps")]
-    if app in ("ceiling", "loop-ceiling", "framework"):  # the bounds, on the baseline's database
-        env = variant.env
     if app == "pooled":  # the service through PgBouncer
         assert variant.pooled_url
         env = env | {"DATABASE_URL": variant.pooled_url, "DATABASE_POOLER": "transaction"}
